@@ -1,0 +1,223 @@
+// The listening socket and one state machine per client connection. It wires
+// the stages in the order the bytes travel: parse the head (parse.ts,
+// head.ts), admit it (admit.ts), rewrite it (rewrite.ts), then hand the
+// exchange to the relay (relay.ts), which talks to the upstream.
+import net from 'node:net';
+import { admit } from './admit.js';
+import { errorResponse, ERRORS, type ErrorKind } from './errors.js';
+import { splitRequestHead } from './head.js';
+import { Ev, MessageParser } from './parse.js';
+import { Exchange, type ClientSide, type RelayContext } from './relay.js';
+import { forwardedFields } from './rewrite.js';
+
+export interface ServerOptions {
+  relay: RelayContext;
+  /** GET /shutdown is answered and onShutdown called (--http-shutdown). */
+  shutdown: boolean;
+  onShutdown: () => void;
+  /** From the first byte of a head (or a new connection) to its end: 408 after. */
+  headTimeoutMs: number;
+  /** A kept-alive connection with no request in flight is closed after this. */
+  idleTimeoutMs: number;
+  maxConnections: number;
+  /** One line per failure the operator should know about; never request bytes. */
+  log: (line: string) => void;
+}
+
+const enum State {
+  /** Reading a request head. */
+  Head,
+  /** Forwarding the request body. */
+  Body,
+  /** Request complete; later bytes wait until the response ends. */
+  Await,
+  /** An error response is on its way; input is drained and dropped. */
+  Closing,
+}
+
+// After an error response, read and drop the client's remaining bytes for a
+// while before closing: closing with unread input makes the kernel send a RST,
+// which can destroy the response before the client reads it.
+const LINGER_MS = 2000;
+
+const SHUTDOWN_OK = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 'latin1');
+
+export function createRelayServer(opts: ServerOptions): net.Server {
+  const server = net.createServer({ noDelay: true }, (sock) => new ClientConn(sock, opts));
+  // Past the cap, Node closes new connections as soon as they are accepted.
+  server.maxConnections = opts.maxConnections;
+  return server;
+}
+
+class ClientConn implements ClientSide {
+  private readonly req: MessageParser;
+  private state = State.Head;
+  private headStarted = false;
+  /** The request's own keep-alive verdict (HTTP/1.1 unless Connection: close). */
+  private keepAlive = false;
+  /** Pipelined bytes of the next request, held while a response is in flight. */
+  private pending: Buffer | null = null;
+  private exchange: Exchange | null = null;
+  private timer: NodeJS.Timeout;
+
+  constructor(readonly sock: net.Socket, private readonly opts: ServerOptions) {
+    this.req = new MessageParser('REQUEST', opts.relay.maxHeadBytes);
+    sock.setNoDelay(true);
+    sock.on('data', this.onData).on('end', this.onEnd).on('error', noop).on('close', this.onClose);
+    this.timer = setTimeout(this.onTimeout, opts.headTimeoutMs);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.consume(chunk, 0);
+    } catch (err) {
+      // A bug must cost one connection, never the process.
+      this.opts.log(`internal error on a client connection: ${(err as Error).name}`);
+      this.teardown();
+    }
+  };
+
+  private consume(chunk: Buffer, from: number): void {
+    let off = from;
+    for (;;) {
+      switch (this.state) {
+        case State.Head: {
+          if (!this.headStarted) {
+            this.headStarted = true;
+            this.timer.refresh();
+          }
+          const step = this.req.execute(chunk, off);
+          if (step.ev === Ev.More) return;
+          if (step.ev !== Ev.Head) return this.reject(this.headError());
+          clearTimeout(this.timer);
+          if (!this.startExchange()) return;
+          off = step.pos;
+          break;
+        }
+        case State.Body: {
+          const exchange = this.exchange!;
+          const step = this.req.execute(chunk, off);
+          if (step.ev === Ev.More) return exchange.sendBody(off === 0 ? chunk : chunk.subarray(off));
+          // A broken chunked body: the upstream must never see this request complete.
+          if (step.ev !== Ev.End) return exchange.fail('bad_request');
+          exchange.sendBody(chunk.subarray(off, step.pos));
+          exchange.endRequest();
+          this.state = State.Await;
+          if (step.pos < chunk.length) this.hold(chunk.subarray(step.pos));
+          return;
+        }
+        case State.Await:
+          return this.hold(chunk.subarray(off));
+        case State.Closing:
+          return;
+      }
+    }
+  }
+
+  private headError(): ErrorKind {
+    if (this.req.tooLarge) return 'head_too_large';
+    // "PRI * HTTP/2.0" and other versions llhttp will not read.
+    if (this.req.errorName === 'HPE_PAUSED_H2_UPGRADE' || this.req.errorName === 'HPE_INVALID_VERSION') return 'version';
+    return 'bad_request';
+  }
+
+  /** Judges the head just parsed; false when the connection is done with. */
+  private startExchange(): boolean {
+    const head = splitRequestHead(this.req.head());
+    if (!head) {
+      this.reject('bad_request');
+      return false;
+    }
+    const verdict = admit(head, this.opts.shutdown);
+    if (verdict.kind === 'reject') {
+      this.reject(verdict.error);
+      return false;
+    }
+    if (verdict.kind === 'shutdown') {
+      this.state = State.Closing;
+      this.sock.end(SHUTDOWN_OK, () => this.opts.onShutdown());
+      return false;
+    }
+    this.keepAlive = this.req.keepAlive;
+    this.state = State.Body;
+    this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head));
+    return true;
+  }
+
+  private hold(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.pending = this.pending ? Buffer.concat([this.pending, bytes]) : bytes;
+    this.sock.pause();
+  }
+
+  exchangeDone(reusable: boolean): void {
+    this.exchange = null;
+    if (!reusable || !this.keepAlive || this.state !== State.Await) {
+      this.state = State.Closing;
+      this.sock.end();
+      return;
+    }
+    this.state = State.Head;
+    this.headStarted = false;
+    this.timer = setTimeout(this.onTimeout, this.opts.idleTimeoutMs);
+    const next = this.pending;
+    this.pending = null;
+    this.sock.resume();
+    if (next) this.consume(next, 0);
+  }
+
+  exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void {
+    this.exchange = null;
+    if (ERRORS[kind][0] >= 500) this.opts.log(`upstream request failed: ${kind}${cause ? ` (${cause})` : ''}`);
+    // Once response bytes have gone out, no status can follow: the client
+    // sees the connection close instead (as Go's ReverseProxy does).
+    if (started) this.teardown();
+    else this.reject(kind, cause);
+  }
+
+  /** One error response, then close; the only path by which errors reach a client. */
+  private reject(kind: ErrorKind, cause?: string): void {
+    if (this.state === State.Closing) return;
+    this.state = State.Closing;
+    this.exchange?.abort();
+    this.exchange = null;
+    this.pending = null;
+    clearTimeout(this.timer);
+    this.sock.end(errorResponse(kind, cause));
+    this.sock.resume();
+    this.timer = setTimeout(() => this.sock.destroy(), LINGER_MS);
+  }
+
+  private readonly onTimeout = (): void => {
+    if (this.state !== State.Head) return;
+    // A connection that never started a request is closed quietly; a head
+    // still arriving at the deadline (slowloris) is told why.
+    if (this.headStarted) this.reject('head_timeout');
+    else this.teardown();
+  };
+
+  // A FIN while a request is in flight means the client is gone: HTTP/1.1
+  // clients do not half-close, and Node's http server and nginx read it the
+  // same way. The upstream stream is cut at once so it stops costing tokens.
+  private readonly onEnd = (): void => {
+    if (this.state === State.Closing) return;
+    this.teardown();
+  };
+
+  private teardown(): void {
+    this.state = State.Closing;
+    this.exchange?.abort();
+    this.exchange = null;
+    this.sock.destroy();
+  }
+
+  private readonly onClose = (): void => {
+    clearTimeout(this.timer);
+    this.exchange?.abort();
+    this.exchange = null;
+    this.pending = null;
+    this.req.destroy();
+  };
+}
+
+function noop(): void {}

@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// Entry point: flags, key, listen, server-info. Every start-up failure is one
+// line on stderr and a non-zero exit, before anything listens or is written.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import yargs from 'yargs';
+import { createRelayServer } from './accept.js';
+import { KeyError, readKeyLine, wipeKey } from './key.js';
+import { requestPrefix } from './rewrite.js';
+import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
+
+const NAME = 'codex-responses-api-proxy';
+// Exit codes: 0 shutdown, 1 runtime failure (key, bind, server-info), 2 usage.
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+interface Options {
+  port: number;
+  serverInfo: string | undefined;
+  httpShutdown: boolean;
+  upstream: Upstream;
+  maxHeadBytes: number;
+  headTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+}
+
+function die(message: string, code: number): never {
+  wipeKey();
+  process.stderr.write(`${NAME}: ${message}\n`);
+  process.exit(code);
+}
+
+function integer(name: string, raw: unknown, min: number, max: number): number {
+  const text = String(raw);
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= max)) die(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`, EXIT_USAGE);
+  return n;
+}
+
+function parseArgs(argv: string[]): Options {
+  const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  const args = yargs(argv)
+    .scriptName(NAME)
+    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
+    .option('port', { type: 'string', describe: 'Port to bind on 127.0.0.1 (default: an ephemeral port)' })
+    .option('server-info', { type: 'string', describe: 'Write {"port":<u16>,"pid":<u32>} to FILE once listening' })
+    .option('http-shutdown', { type: 'boolean', default: false, describe: 'Enable GET /shutdown to exit with code 0' })
+    .option('upstream-url', { type: 'string', default: DEFAULT_UPSTREAM, describe: 'Absolute http(s) URL to forward requests to' })
+    .option('max-head-bytes', { type: 'string', default: '65536', describe: 'Largest request head accepted (431 past it)' })
+    .option('head-timeout', { type: 'string', default: '30', describe: 'Seconds a request head may take to arrive (408 past it)' })
+    .option('idle-timeout', { type: 'string', default: '120', describe: 'Seconds an idle keep-alive connection stays open' })
+    .option('max-connections', { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' })
+    .strict()
+    .version(version)
+    .help()
+    .alias('h', 'help')
+    .wrap(100)
+    .exitProcess(false)
+    .fail((msg, err) => die(`${msg ?? err?.message ?? 'invalid arguments'} (see --help)`, EXIT_USAGE))
+    .parseSync();
+  if (args.help || args.version) process.exit(0);
+  for (const name of ['port', 'server-info', 'upstream-url'] as const) {
+    if (Array.isArray(args[name])) die(`--${name} given more than once`, EXIT_USAGE);
+  }
+  let upstream: Upstream;
+  try {
+    upstream = parseUpstream(args['upstream-url']);
+  } catch (err) {
+    die((err as Error).message, EXIT_USAGE);
+  }
+  if (args['server-info'] === '') die('--server-info needs a file name', EXIT_USAGE);
+  return {
+    port: args.port === undefined ? 0 : integer('port', args.port, 0, 65535),
+    serverInfo: args['server-info'],
+    httpShutdown: args['http-shutdown'],
+    upstream,
+    maxHeadBytes: integer('max-head-bytes', args['max-head-bytes'], 1024, 16 * 1024 * 1024),
+    headTimeoutMs: integer('head-timeout', args['head-timeout'], 1, 3600) * 1000,
+    idleTimeoutMs: integer('idle-timeout', args['idle-timeout'], 1, 86400) * 1000,
+    maxConnections: integer('max-connections', args['max-connections'], 1, 100000),
+  };
+}
+
+/** Temp file in the same folder, then rename: a poller never sees half a line. */
+function writeServerInfo(file: string, port: number): void {
+  const dir = path.dirname(path.resolve(file));
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, `${JSON.stringify({ port, pid: process.pid })}\n`, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+function main(): void {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
+    process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
+  }
+  if (process.stdin.isTTY) process.stderr.write(`${NAME}: reading the API key from stdin (end with Ctrl-D)\n`);
+  let auth: Buffer;
+  try {
+    auth = readKeyLine(0);
+  } catch (err) {
+    if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
+    throw err;
+  }
+
+  const pool = new Pool(4000, 64);
+  const exit = (code: number): never => {
+    wipeKey();
+    process.exit(code);
+  };
+  const server = createRelayServer({
+    relay: {
+      upstream: opts.upstream,
+      pool,
+      prefix: requestPrefix(opts.upstream),
+      auth,
+      connectTimeoutMs: 15000,
+      maxHeadBytes: opts.maxHeadBytes,
+    },
+    shutdown: opts.httpShutdown,
+    onShutdown: () => exit(0),
+    headTimeoutMs: opts.headTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    maxConnections: opts.maxConnections,
+    log: (line) => process.stderr.write(`${NAME}: ${line}\n`),
+  });
+  server.on('error', (err: NodeJS.ErrnoException) => die(`cannot listen on 127.0.0.1:${opts.port} (${err.code ?? err.message})`, EXIT_FAILURE));
+  server.listen({ host: '127.0.0.1', port: opts.port }, () => {
+    const { port } = server.address() as { port: number };
+    if (opts.serverInfo) {
+      try {
+        writeServerInfo(opts.serverInfo, port);
+      } catch (err) {
+        die(`cannot write --server-info ${opts.serverInfo} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
+      }
+    }
+    process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      wipeKey();
+      // Die by the same signal, so the parent sees the usual status.
+      process.kill(process.pid, signal);
+    });
+  }
+  // One broken connection must not take the others with it.
+  process.on('uncaughtException', (err) => process.stderr.write(`${NAME}: internal error: ${err.name}\n`));
+}
+
+main();

@@ -1,0 +1,55 @@
+// Every way a request can fail, with the status the client sees. The message
+// is fixed text: nothing from the request, the key or an exception's stack is
+// ever interpolated into what a client or the log receives.
+
+export const ERRORS = {
+  bad_request: [400, 'Bad Request', 'malformed HTTP/1.1 request'],
+  ambiguous_framing: [400, 'Bad Request', 'ambiguous or unsupported message framing'],
+  bad_host: [400, 'Bad Request', 'exactly one Host header is required'],
+  hop_by_hop: [400, 'Bad Request', 'Upgrade, or Connection naming a protected header, is not allowed'],
+  forbidden: [403, 'Forbidden', 'only POST /v1/responses is allowed'],
+  head_timeout: [408, 'Request Timeout', 'request head not received in time'],
+  length_required: [411, 'Length Required', 'request body needs Content-Length or chunked encoding'],
+  head_too_large: [431, 'Request Header Fields Too Large', 'request head too large'],
+  upstream_unreachable: [502, 'Bad Gateway', 'upstream connection failed'],
+  upstream_tls: [502, 'Bad Gateway', 'upstream TLS verification failed'],
+  upstream_protocol: [502, 'Bad Gateway', 'upstream sent an invalid HTTP response'],
+  upstream_closed: [502, 'Bad Gateway', 'upstream closed the connection before responding'],
+  upstream_timeout: [504, 'Gateway Timeout', 'upstream did not accept the connection in time'],
+  version: [505, 'HTTP Version Not Supported', 'only HTTP/1.1 is supported'],
+} as const satisfies Record<string, readonly [number, string, string]>;
+
+export type ErrorKind = keyof typeof ERRORS;
+
+const rendered = new Map<ErrorKind, Buffer>();
+
+/**
+ * The full response for an error kind; it always closes the connection.
+ * `cause` is an errno-style code (ECONNREFUSED, CERT_HAS_EXPIRED): it names
+ * what went wrong without carrying any byte of the request.
+ */
+export function errorResponse(kind: ErrorKind, cause = ''): Buffer {
+  const safeCause = /^[A-Z0-9_]{1,64}$/.test(cause) ? cause : '';
+  let buf = safeCause ? undefined : rendered.get(kind);
+  if (!buf) {
+    const [status, reason, text] = ERRORS[kind];
+    const message = safeCause ? `${text} (${safeCause})` : text;
+    const body = JSON.stringify({ error: { type: 'proxy_error', code: kind, message } });
+    buf = Buffer.from(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      'latin1',
+    );
+    if (!safeCause) rendered.set(kind, buf);
+  }
+  return buf;
+}
+
+/** Maps a socket error to the kind a client is told, by errno code only. */
+export function upstreamErrorKind(err: NodeJS.ErrnoException): ErrorKind {
+  const code = err.code ?? '';
+  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT') || code === 'HOSTNAME_MISMATCH' || code.startsWith('UNABLE_TO') || code.startsWith('SELF_SIGNED')) {
+    return 'upstream_tls';
+  }
+  if (code === 'ETIMEDOUT') return 'upstream_timeout';
+  return 'upstream_unreachable';
+}

@@ -1,0 +1,135 @@
+// The only module that touches llhttp. It answers one question per call:
+// where, in the caller's own bytes, does the current head or message end?
+//
+// llhttp-wasm 1.0.3 reports url/header strings that break when a token spans
+// two execute() calls, decodes them as UTF-8, and has no size limit
+// (shared/STYLE.md §5), so none of its strings are used. Instead the parser is
+// paused at headers-complete and message-complete, and the pause offset
+// (getErrorPosition) is mapped back onto the caller's Buffer. The head bytes
+// are kept here, capped, for head.ts to split.
+import { createRequire } from 'node:module';
+import type { Parser } from 'llhttp-wasm';
+
+const llhttp = createRequire(import.meta.url)('llhttp-wasm') as typeof import('llhttp-wasm');
+
+// llhttp's HPE_PAUSED. Returned from a callback, it stops execute() at that byte.
+const PAUSED = 21;
+
+export const enum Ev {
+  /** Every byte was consumed; feed more. */
+  More,
+  /** The head ended at `pos`; `head()` holds it. */
+  Head,
+  /** The message ended at `pos`. */
+  End,
+  /** The bytes are not HTTP/1.x; `tooLarge` says if the head budget ran out first. */
+  Error,
+}
+
+export interface Step {
+  ev: Ev;
+  /** Offset in the chunk just after the event; for Error, of the offending byte. */
+  pos: number;
+}
+
+// createParser(TYPE.REQUEST) looks the number up in TYPE by value, finds
+// nothing and builds a parser that also accepts responses (STYLE.md §5).
+// Passing the name makes it look up the right constant; test/parse.test.ts
+// pins that a request parser rejects a status line.
+type Kind = 'REQUEST' | 'RESPONSE';
+
+export class MessageParser {
+  private readonly p: Parser;
+  private parts: Buffer[] = [];
+  private partsLen = 0;
+  private inHead = true;
+  private headBuf: Buffer | null = null;
+  /** Set at each head: the response status code (0 for requests). */
+  status = 0;
+  /** llhttp's verdict on the finished head: may the connection persist? */
+  keepAlive = false;
+  errorName = '';
+  tooLarge = false;
+
+  constructor(kind: Kind, private readonly maxHead: number) {
+    this.p = llhttp.createParser(kind as unknown as number);
+    this.p.onHeadersComplete = (m) => {
+      this.status = m.statusCode ?? 0;
+      this.keepAlive = m.shouldKeepAlive;
+      return PAUSED;
+    };
+    this.p.onMessageComplete = () => PAUSED;
+  }
+
+  /** Parse chunk[from..]; stop at the first head end, message end or error. */
+  execute(chunk: Buffer, from: number): Step {
+    const data = from === 0 ? chunk : chunk.subarray(from);
+    const rc = this.p.execute(data);
+    if (rc === 0) {
+      if (this.inHead) return this.keep(data, data.length) ? { ev: Ev.More, pos: chunk.length } : this.fail(from, data.length);
+      return { ev: Ev.More, pos: chunk.length };
+    }
+    const at = this.p.getErrorPosition();
+    if (rc !== PAUSED) {
+      this.errorName = this.p.getErrorName(rc) ?? 'HPE_UNKNOWN';
+      if (this.inHead) this.keep(data, at);
+      return this.fail(from, at);
+    }
+    this.p.resume();
+    if (this.inHead) {
+      if (!this.keep(data, at)) return this.fail(from, at);
+      this.headBuf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLen);
+      this.parts = [];
+      this.partsLen = 0;
+      this.inHead = false;
+      return { ev: Ev.Head, pos: from + at };
+    }
+    this.inHead = true;
+    return { ev: Ev.End, pos: from + at };
+  }
+
+  /** The head that the last Head event ended; valid until the next head starts. */
+  head(): Buffer {
+    return this.headBuf!;
+  }
+
+  /** A close-delimited body ends at EOF; true if the message is then complete. */
+  finish(): boolean {
+    return this.p.finish() === 0;
+  }
+
+  /** The current message's head has been seen. */
+  get headDone(): boolean {
+    return !this.inHead;
+  }
+
+  /** After an End event, a 1xx head means another head follows (RFC 9110 §15.2). */
+  get interim(): boolean {
+    return this.status >= 100 && this.status < 200;
+  }
+
+  destroy(): void {
+    this.p.destroy();
+    this.parts = [];
+    this.headBuf = null;
+  }
+
+  // Socket reads are fresh Buffers that Node never reuses, so head parts are
+  // kept by reference and joined only when a head spans reads. The budget
+  // counts head bytes seen, so the verdict does not depend on how they were cut.
+  private keep(data: Buffer, n: number): boolean {
+    if (this.partsLen + n > this.maxHead) {
+      this.tooLarge = true;
+      return false;
+    }
+    if (n > 0) {
+      this.parts.push(n === data.length ? data : data.subarray(0, n));
+      this.partsLen += n;
+    }
+    return true;
+  }
+
+  private fail(from: number, at: number): Step {
+    return { ev: Ev.Error, pos: from + at };
+  }
+}

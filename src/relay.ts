@@ -1,0 +1,239 @@
+// One request/response exchange with the upstream: writes the rewritten head
+// and the client's body bytes upstream, and copies the upstream's bytes back
+// as they arrive. The response is parsed only to learn where it ends, so that
+// both connections can be reused; its bytes are never altered or re-framed.
+import type net from 'node:net';
+import type { ErrorKind } from './errors.js';
+import { upstreamErrorKind } from './errors.js';
+import { Ev, MessageParser } from './parse.js';
+import { connect, type Pool, type Upstream } from './upstream.js';
+
+export interface RelayContext {
+  upstream: Upstream;
+  pool: Pool;
+  /** Request line and Host line (rewrite.ts). */
+  prefix: Buffer;
+  /** The Authorization line: the key's only copy (key.ts). */
+  auth: Buffer;
+  connectTimeoutMs: number;
+  maxHeadBytes: number;
+}
+
+/** What the exchange needs from the client connection (accept.ts). */
+export interface ClientSide {
+  readonly sock: net.Socket;
+  /** The response ended; `reusable` says the upstream framed it for keep-alive. */
+  exchangeDone(reusable: boolean): void;
+  /** The exchange failed; `started` says response bytes already reached the client. */
+  exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void;
+}
+
+export class Exchange {
+  private up: net.Socket | null = null;
+  private readonly res: MessageParser;
+  /** Request bytes that arrived while the upstream connection was being made. */
+  private queued: Buffer[] = [];
+  private requestDone = false;
+  private responseDone = false;
+  /** Some response byte was written to the client: errors can now only close it. */
+  private started = false;
+  private closed = false;
+  private upPaused = false;
+  private clientPaused = false;
+
+  constructor(private readonly client: ClientSide, private readonly ctx: RelayContext, fields: Buffer) {
+    this.res = new MessageParser('RESPONSE', ctx.maxHeadBytes);
+    this.queued.push(ctx.prefix, ctx.auth, fields);
+    const pooled = ctx.pool.take();
+    if (pooled) {
+      this.attach(pooled);
+    } else {
+      // Body bytes wait in `queued`; pausing the client bounds that queue.
+      client.sock.pause();
+      connect(ctx.upstream, ctx.connectTimeoutMs, (err, sock) => {
+        if (this.closed) {
+          sock.destroy();
+          return;
+        }
+        if (err) return this.fail(upstreamErrorKind(err), err.code);
+        client.sock.resume();
+        this.attach(sock);
+      });
+    }
+  }
+
+  /** Client body bytes, exactly as framed by the client. */
+  sendBody(bytes: Buffer): void {
+    if (bytes.length === 0 || this.closed) return;
+    if (!this.up) {
+      this.queued.push(bytes);
+      return;
+    }
+    if (!this.up.write(bytes)) this.backpressure(this.client.sock, this.up);
+  }
+
+  /** The client's request ended at its framing. (A response that ends first closes the exchange: endEarly.) */
+  endRequest(): void {
+    this.requestDone = true;
+  }
+
+  /** The client went away or failed: release everything at once. */
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.up?.destroy();
+    this.res.destroy();
+  }
+
+  private attach(up: net.Socket): void {
+    this.up = up;
+    up.on('data', this.onData).on('end', this.onEnd).on('error', this.onError).on('close', this.onClose);
+    // Cork so the head and any queued body leave in one writev.
+    up.cork();
+    for (const b of this.queued) up.write(b);
+    this.queued = [];
+    up.uncork();
+    if (up.writableNeedDrain) this.backpressure(this.client.sock, up);
+  }
+
+  private detach(up: net.Socket): void {
+    up.removeListener('data', this.onData).removeListener('end', this.onEnd);
+    up.removeListener('error', this.onError).removeListener('close', this.onClose);
+    up.removeListener('drain', this.resumeClient);
+    this.client.sock.removeListener('drain', this.resumeUp);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const client = this.client.sock;
+    // Cork so a head and the body bytes after it leave in one writev; the
+    // uncork below runs before this handler returns, so nothing waits.
+    client.cork();
+    try {
+      this.relay(chunk);
+    } catch {
+      // A bug must cost this exchange, never the process.
+      this.abort();
+      this.client.exchangeFailed('upstream_protocol', true);
+    } finally {
+      client.uncork();
+    }
+    if (!this.closed && client.writableNeedDrain && this.up) this.backpressure(this.up, client);
+  };
+
+  private relay(chunk: Buffer): void {
+    const client = this.client.sock;
+    let off = 0;
+    while (!this.closed) {
+      const inHead = !this.res.headDone;
+      const step = this.res.execute(chunk, off);
+      switch (step.ev) {
+        case Ev.More:
+          if (!inHead && off < chunk.length) this.write(client, chunk.subarray(off));
+          return;
+        case Ev.Head:
+          this.write(client, this.res.head());
+          break;
+        case Ev.End:
+          if (step.pos > off) this.write(client, chunk.subarray(off, step.pos));
+          // An interim 1xx head is complete on its own; the final head follows.
+          if (!this.res.interim) {
+            this.responseDone = true;
+            // Bytes after a complete response break the upstream's framing:
+            // that connection must never carry another request.
+            if (this.requestDone) this.finish(step.pos === chunk.length);
+            else this.endEarly();
+            return;
+          }
+          break;
+        case Ev.Error:
+          return this.fail('upstream_protocol');
+      }
+      off = step.pos;
+      if (off >= chunk.length && step.ev !== Ev.Head) return;
+    }
+  }
+
+  private write(client: net.Socket, bytes: Buffer): void {
+    this.started = true;
+    client.write(bytes);
+  }
+
+  private readonly onEnd = (): void => {
+    // A body delimited by the connection's close ends here (RFC 9112 §6.3 rule 8).
+    if (this.res.headDone && !this.responseDone && this.res.finish()) {
+      this.responseDone = true;
+      this.endEarly();
+      return;
+    }
+    this.fail(this.started ? 'upstream_protocol' : 'upstream_closed');
+  };
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(upstreamErrorKind(err), err.code);
+
+  private readonly onClose = (): void => {
+    if (!this.responseDone) this.fail(this.started ? 'upstream_protocol' : 'upstream_closed');
+  };
+
+  /**
+   * Both messages ended at their framing. The client may send another request
+   * if the response said keep-alive; the upstream connection is pooled only if
+   * it also sent nothing past the response (`clean`).
+   */
+  private finish(clean: boolean): void {
+    const up = this.up!;
+    const keepAlive = this.res.keepAlive;
+    this.closed = true;
+    this.detach(up);
+    this.res.destroy();
+    if (keepAlive && clean) this.ctx.pool.put(up);
+    else up.destroy();
+    this.client.exchangeDone(keepAlive);
+  }
+
+  /**
+   * The response ended before the request did, or by the upstream closing:
+   * the client has its answer, but neither connection can be trusted to
+   * frame another message.
+   */
+  private endEarly(): void {
+    const up = this.up!;
+    this.closed = true;
+    this.detach(up);
+    this.res.destroy();
+    up.destroy();
+    this.client.exchangeDone(false);
+  }
+
+  /** Ends the exchange with an error; the client side decides what the client sees. */
+  fail(kind: ErrorKind, cause?: string): void {
+    if (this.closed) return;
+    this.abort();
+    if (this.up) this.detach(this.up);
+    this.client.exchangeFailed(kind, this.started, cause);
+  }
+
+  // Flow control: stop reading the fast side until the slow side drains.
+  private backpressure(reader: net.Socket, writer: net.Socket): void {
+    if (reader === this.client.sock) {
+      if (this.clientPaused) return;
+      this.clientPaused = true;
+      reader.pause();
+      writer.once('drain', this.resumeClient);
+    } else {
+      if (this.upPaused) return;
+      this.upPaused = true;
+      reader.pause();
+      writer.once('drain', this.resumeUp);
+    }
+  }
+
+  private readonly resumeClient = (): void => {
+    this.clientPaused = false;
+    if (!this.closed) this.client.sock.resume();
+  };
+
+  private readonly resumeUp = (): void => {
+    this.upPaused = false;
+    if (!this.closed) this.up?.resume();
+  };
+}

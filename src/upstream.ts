@@ -1,0 +1,137 @@
+// The upstream side: what --upstream-url names, how a connection to it is
+// made and verified, and the pool of idle keep-alive connections.
+import net from 'node:net';
+import tls from 'node:tls';
+
+export interface Upstream {
+  secure: boolean;
+  /** Host to connect to, without IPv6 brackets. */
+  host: string;
+  port: number;
+  /** The Host header value: host, plus the port only when the URL names one. */
+  hostHeader: string;
+  /** Path and query of the URL: the upstream request target. */
+  target: string;
+}
+
+export const DEFAULT_UPSTREAM = 'https://api.openai.com/v1/responses';
+
+/** Throws an Error with a one-line message when the URL is unusable. */
+export function parseUpstream(raw: string): Upstream {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`--upstream-url must be an absolute http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`--upstream-url must use http or https, not ${url.protocol.slice(0, -1)}`);
+  }
+  if (url.username || url.password) throw new Error('--upstream-url must not carry credentials; the key comes from stdin');
+  if (url.hash || raw.includes('#')) throw new Error('--upstream-url must not carry a fragment');
+  if (!url.hostname) throw new Error('--upstream-url must name a host');
+  const secure = url.protocol === 'https:';
+  return {
+    secure,
+    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port ? Number(url.port) : secure ? 443 : 80,
+    hostHeader: url.host,
+    target: url.pathname + url.search,
+  };
+}
+
+export function isLoopback(u: Upstream): boolean {
+  return u.host === 'localhost' || u.host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(u.host);
+}
+
+export type Connected = (err: NodeJS.ErrnoException | null, sock: net.Socket) => void;
+
+/**
+ * Opens a connection and calls back once it is usable: for https, only after
+ * the handshake has verified the certificate chain and the host name, so no
+ * request byte (and so no key byte) is ever queued on an unverified socket.
+ */
+export function connect(u: Upstream, timeoutMs: number, done: Connected): net.Socket {
+  const sock = u.secure
+    ? tls.connect({
+        host: u.host,
+        port: u.port,
+        // RFC 6066 §3: SNI carries DNS names only.
+        ...(net.isIP(u.host) ? {} : { servername: u.host }),
+        ALPNProtocols: ['http/1.1'],
+      })
+    : net.connect({ host: u.host, port: u.port });
+  let settled = false;
+  const settle = (err: NodeJS.ErrnoException | null): void => {
+    if (settled) return;
+    settled = true;
+    sock.setTimeout(0);
+    if (err) sock.destroy();
+    done(err, sock);
+  };
+  sock.setNoDelay(true);
+  sock.setTimeout(timeoutMs, () => settle(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
+  // Stays attached after settling, so a late error on a socket nobody holds
+  // any more cannot become an uncaught exception.
+  sock.on('error', settle);
+  sock.once(u.secure ? 'secureConnect' : 'connect', () => settle(null));
+  return sock;
+}
+
+interface IdleEntry {
+  sock: net.Socket;
+  drop: () => void;
+}
+
+/**
+ * Idle upstream connections, newest first. Any event on an idle socket (data,
+ * EOF, error, timeout) means it can no longer carry a request, so it is
+ * dropped at once rather than found broken by the next request.
+ */
+export class Pool {
+  private idle: IdleEntry[] = [];
+
+  constructor(private readonly idleMs: number, private readonly max: number) {}
+
+  take(): net.Socket | null {
+    for (let e = this.idle.pop(); e; e = this.idle.pop()) {
+      this.unwatch(e);
+      if (!e.sock.destroyed && e.sock.writable && e.sock.readable) return e.sock;
+      e.sock.destroy();
+    }
+    return null;
+  }
+
+  put(sock: net.Socket): void {
+    if (this.idle.length >= this.max || sock.destroyed) {
+      sock.destroy();
+      return;
+    }
+    const entry: IdleEntry = {
+      sock,
+      drop: () => {
+        this.unwatch(entry);
+        const i = this.idle.indexOf(entry);
+        if (i >= 0) this.idle.splice(i, 1);
+        sock.destroy();
+      },
+    };
+    sock.on('data', entry.drop).on('end', entry.drop).on('error', entry.drop).on('close', entry.drop);
+    sock.setTimeout(this.idleMs, entry.drop);
+    sock.resume();
+    this.idle.push(entry);
+  }
+
+  closeAll(): void {
+    for (const e of this.idle.splice(0)) {
+      this.unwatch(e);
+      e.sock.destroy();
+    }
+  }
+
+  private unwatch(e: IdleEntry): void {
+    e.sock.setTimeout(0);
+    e.sock.removeListener('data', e.drop).removeListener('end', e.drop).removeListener('error', e.drop);
+    e.sock.removeListener('close', e.drop).removeListener('timeout', e.drop);
+  }
+}
