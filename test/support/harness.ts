@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -38,8 +39,8 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | null
 }
 
 /** Spawns the CLI with the key on stdin and waits for its server-info file. */
-export async function startProxy(args: string[], opts: { key?: string | Buffer; env?: NodeJS.ProcessEnv; execArgv?: string[] } = {}): Promise<Proxy> {
-  const info = path.join(tmpDir(), 'server-info.json');
+export async function startProxy(args: string[], opts: { key?: string | Buffer; env?: NodeJS.ProcessEnv; execArgv?: string[]; serverInfo?: string } = {}): Promise<Proxy> {
+  const info = opts.serverInfo ?? path.join(tmpDir(), 'server-info.json');
   const proc = spawn(process.execPath, [...(opts.execArgv ?? []), CLI, '--server-info', info, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: opts.env ?? { PATH: process.env.PATH ?? '' },
@@ -108,6 +109,8 @@ export interface Upstream {
   received: Received[];
   /** Every byte each connection sent, in connection order. */
   raw: Buffer[];
+  /** The sockets, in the same order as `raw`. */
+  conns: net.Socket[];
   connections: number;
   sockets: Set<net.Socket>;
   close: () => Promise<void>;
@@ -121,9 +124,9 @@ export const okJson = (body = '{"ok":true}'): Responder => (_req, sock) => {
  * A raw upstream that records each request and answers with `respond`.
  * Framing: Content-Length, or chunked read to the last-chunk and trailers.
  */
-export async function startUpstream(respond: Responder = okJson()): Promise<Upstream> {
-  const up: Upstream = { port: 0, url: '', received: [], raw: [], connections: 0, sockets: new Set(), close: async () => {} };
-  const server = net.createServer((sock) => {
+export async function startUpstream(respond: Responder = okJson(), secure?: tls.TlsOptions): Promise<Upstream> {
+  const up: Upstream = { port: 0, url: '', received: [], raw: [], conns: [], connections: 0, sockets: new Set(), close: async () => {} };
+  const onConnection = (sock: net.Socket): void => {
     const conn = up.connections++;
     up.sockets.add(sock);
     sock.on('close', () => up.sockets.delete(sock));
@@ -131,6 +134,7 @@ export async function startUpstream(respond: Responder = okJson()): Promise<Upst
     sock.setNoDelay(true);
     let buf = Buffer.alloc(0);
     const rawIndex = up.raw.push(Buffer.alloc(0)) - 1;
+    up.conns.push(sock);
     sock.on('data', (d: Buffer) => {
       up.raw[rawIndex] = Buffer.concat([up.raw[rawIndex]!, d]);
       buf = Buffer.concat([buf, d]);
@@ -141,7 +145,8 @@ export async function startUpstream(respond: Responder = okJson()): Promise<Upst
         respond(r, sock);
       }
     });
-  });
+  };
+  const server = secure ? tls.createServer(secure, onConnection) : net.createServer(onConnection);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   up.port = (server.address() as net.AddressInfo).port;
   up.url = `http://127.0.0.1:${up.port}/v1/responses`;

@@ -1,0 +1,99 @@
+// Pins what the design relies on in llhttp-wasm 1.0.3, and what it must not
+// rely on (shared/STYLE.md §5), then checks MessageParser's offsets at every
+// split point.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { describe, test } from 'node:test';
+import { Ev, MessageParser } from '../src/parse.js';
+
+const llhttp = createRequire(import.meta.url)('llhttp-wasm') as typeof import('llhttp-wasm');
+const REQ = Buffer.from('POST /v1/responses HTTP/1.1\r\nHost: h\r\nX-Long-Name: some value\r\nContent-Length: 3\r\n\r\nabc');
+const HEAD_LEN = REQ.length - 3;
+
+describe('llhttp-wasm facts', () => {
+  test('createParser(TYPE.REQUEST) builds a parser that accepts a response; MessageParser does not', () => {
+    const loose = llhttp.createParser(llhttp.TYPE.REQUEST!);
+    assert.equal(loose.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')), 0);
+    loose.destroy();
+    const strict = new MessageParser('REQUEST', 1024);
+    assert.equal(strict.execute(Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), 0).ev, Ev.Error);
+    strict.destroy();
+  });
+
+  test('its url and header strings break when a token spans execute() calls', () => {
+    const p = llhttp.createParser('REQUEST' as unknown as number);
+    let url = '';
+    let fields: string[] = [];
+    p.onHeadersComplete = (m) => {
+      url = m.url ?? '';
+      fields = m.rawHeaders;
+      return 0;
+    };
+    const cut1 = REQ.indexOf('responses');
+    const cut2 = REQ.indexOf('Long-Name');
+    p.execute(REQ.subarray(0, cut1));
+    p.execute(REQ.subarray(cut1, cut2));
+    p.execute(REQ.subarray(cut2));
+    p.destroy();
+    assert.notEqual(url, '/v1/responses');
+    assert.ok(!fields.includes('X-Long-Name'));
+  });
+});
+
+describe('MessageParser', () => {
+  test('head and message ends are found at every split point', () => {
+    for (let i = 0; i <= REQ.length; i++) {
+      const p = new MessageParser('REQUEST', 1024);
+      const events: [Ev, number][] = [];
+      let base = 0;
+      for (const part of [REQ.subarray(0, i), REQ.subarray(i)]) {
+        let off = 0;
+        for (let guard = 0; guard < 4; guard++) {
+          const s = p.execute(part, off);
+          events.push([s.ev, base + s.pos]);
+          if (s.ev === Ev.Head) assert.deepEqual(p.head(), REQ.subarray(0, HEAD_LEN), `split ${i}`);
+          off = s.pos;
+          if (s.ev === Ev.More || s.ev === Ev.Error || (s.ev === Ev.End && off >= part.length)) break;
+        }
+        base += part.length;
+      }
+      p.destroy();
+      const ends = events.filter(([ev]) => ev !== Ev.More);
+      assert.deepEqual(ends, [[Ev.Head, HEAD_LEN], [Ev.End, REQ.length]], `split ${i}`);
+    }
+  });
+
+  test('a zero-length body ends right after its head, even with nothing left to parse', () => {
+    const msg = Buffer.from('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n');
+    const p = new MessageParser('REQUEST', 1024);
+    assert.deepEqual(p.execute(msg, 0), { ev: Ev.Head, pos: msg.length });
+    assert.deepEqual(p.execute(msg, msg.length), { ev: Ev.End, pos: msg.length });
+    p.destroy();
+  });
+
+  test('the head budget gives the same verdict however the head is cut', () => {
+    const big = Buffer.from(`POST / HTTP/1.1\r\nHost: h\r\nX: ${'a'.repeat(2000)}\r\nContent-Length: 0\r\n\r\n`);
+    for (const cut of [1, 100, 1024, 1500, big.length - 1]) {
+      const p = new MessageParser('REQUEST', 1024);
+      const first = p.execute(big.subarray(0, cut), 0);
+      const step = first.ev === Ev.More ? p.execute(big.subarray(cut), 0) : first;
+      assert.equal(step.ev, Ev.Error, `cut ${cut}`);
+      assert.ok(p.tooLarge, `cut ${cut}`);
+      p.destroy();
+    }
+  });
+
+  test('a 1xx response is a message of its own, followed by the final one', () => {
+    const res = Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const p = new MessageParser('RESPONSE', 1024);
+    const seen: string[] = [];
+    let off = 0;
+    for (let guard = 0; guard < 8 && off < res.length; guard++) {
+      const s = p.execute(res, off);
+      seen.push(`${s.ev}@${s.pos}:${p.status}${s.ev === Ev.End && p.interim ? 'i' : ''}`);
+      off = s.pos;
+    }
+    p.destroy();
+    assert.deepEqual(seen, [`${Ev.Head}@25:100`, `${Ev.End}@25:100i`, `${Ev.Head}@63:200`, `${Ev.End}@65:200`]);
+  });
+});
