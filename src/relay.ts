@@ -28,6 +28,8 @@ export interface ClientSide {
   exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void;
 }
 
+const REPLAY_MAX = 1 << 20;
+
 export class Exchange {
   private up: net.Socket | null = null;
   private readonly res: MessageParser;
@@ -40,31 +42,49 @@ export class Exchange {
   private closed = false;
   private upPaused = false;
   private clientPaused = false;
+  /**
+   * On a pooled connection, what was sent so far (references, not copies):
+   * an upstream may close an idle connection just as a request goes out on
+   * it, and then the request is replayed once on a fresh connection. Dropped
+   * at the first response byte or past REPLAY_MAX bytes.
+   */
+  private replay: Buffer[] | null = null;
+  private replayBytes = 0;
 
   constructor(private readonly client: ClientSide, private readonly ctx: RelayContext, fields: Buffer) {
     this.res = new MessageParser('RESPONSE', ctx.maxHeadBytes);
     this.queued.push(ctx.prefix, ctx.auth, fields);
     const pooled = ctx.pool.take();
     if (pooled) {
+      this.replay = [...this.queued];
       this.attach(pooled);
     } else {
-      // Body bytes wait in `queued`; pausing the client bounds that queue.
-      client.sock.pause();
-      connect(ctx.upstream, ctx.connectTimeoutMs, (err, sock) => {
-        if (this.closed) {
-          sock.destroy();
-          return;
-        }
-        if (err) return this.fail(upstreamErrorKind(err), err.code);
-        client.sock.resume();
-        this.attach(sock);
-      });
+      this.connectFresh();
     }
+  }
+
+  private connectFresh(): void {
+    // Body bytes wait in `queued`; pausing the client bounds that queue.
+    this.client.sock.pause();
+    connect(this.ctx.upstream, this.ctx.connectTimeoutMs, (err, sock) => {
+      if (this.closed) {
+        sock.destroy();
+        return;
+      }
+      if (err) return this.fail(upstreamErrorKind(err), err.code);
+      this.client.sock.resume();
+      this.attach(sock);
+    });
   }
 
   /** Client body bytes, exactly as framed by the client. */
   sendBody(bytes: Buffer): void {
     if (bytes.length === 0 || this.closed) return;
+    if (this.replay) {
+      this.replay.push(bytes);
+      this.replayBytes += bytes.length;
+      if (this.replayBytes > REPLAY_MAX) this.replay = null;
+    }
     if (!this.up) {
       this.queued.push(bytes);
       return;
@@ -105,6 +125,7 @@ export class Exchange {
 
   private readonly onData = (chunk: Buffer): void => {
     const client = this.client.sock;
+    this.replay = null;
     // Cork so a head and the body bytes after it leave in one writev; the
     // uncork below runs before this handler returns, so nothing waits.
     client.cork();
@@ -159,6 +180,7 @@ export class Exchange {
   }
 
   private readonly onEnd = (): void => {
+    if (this.retry()) return;
     // A body delimited by the connection's close ends here (RFC 9112 §6.3 rule 8).
     if (this.res.headDone && !this.responseDone && this.res.finish()) {
       this.responseDone = true;
@@ -168,11 +190,27 @@ export class Exchange {
     this.fail(this.started ? 'upstream_protocol' : 'upstream_closed');
   };
 
-  private readonly onError = (err: NodeJS.ErrnoException): void => this.fail(upstreamErrorKind(err), err.code);
+  private readonly onError = (err: NodeJS.ErrnoException): void => {
+    if (!this.retry()) this.fail(upstreamErrorKind(err), err.code);
+  };
 
   private readonly onClose = (): void => {
-    if (!this.responseDone) this.fail(this.started ? 'upstream_protocol' : 'upstream_closed');
+    if (!this.responseDone && !this.retry()) this.fail(this.started ? 'upstream_protocol' : 'upstream_closed');
   };
+
+  /** A pooled connection died before answering: send the same bytes once more on a new one. */
+  private retry(): boolean {
+    if (!this.replay || this.closed) return false;
+    const up = this.up!;
+    this.detach(up);
+    up.destroy();
+    this.up = null;
+    this.upPaused = this.clientPaused = false;
+    this.queued = this.replay;
+    this.replay = null;
+    this.connectFresh();
+    return true;
+  }
 
   /**
    * Both messages ended at their framing. The client may send another request

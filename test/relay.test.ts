@@ -158,6 +158,28 @@ describe('connections', () => {
     assert.equal(data, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone');
   });
 
+  test('a pooled connection the upstream drops as a request goes out: the request is replayed once on a new one', async () => {
+    // Models the race where an idle keep-alive connection is closed by the
+    // upstream just as the relay reuses it: the second request on any
+    // connection is met with a close, never an answer.
+    const seen = new Map<number, number>();
+    let drops = 0;
+    respond = (r, s) => {
+      const n = (seen.get(r.conn) ?? 0) + 1;
+      seen.set(r.conn, n);
+      if (n > 1) {
+        drops++;
+        s.destroy();
+      } else okJson(r.body.toString())(r, s);
+    };
+    for (let i = 1; i <= 3; i++) {
+      const res = await rawExchange(proxy.port, [request(`{"r":${i}}`)], { until: responsesComplete });
+      assert.equal(res.status, 200);
+      assert.ok(res.data.toString().endsWith(`{"r":${i}}`));
+    }
+    assert.ok(drops >= 2, `the upstream dropped ${drops} reused connections`);
+  });
+
   test('client abort: the upstream connection is closed at once', async () => {
     respond = (_r, s) => s.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
     const sock = net.connect(proxy.port, '127.0.0.1');
