@@ -4,15 +4,13 @@
 // (dist/src/cli.js, as a child process with a dummy key piped on stdin), sends
 // one streaming `POST /v1/responses` through the proxy with plain node:http,
 // and prints each event as it arrives with the time it spent between the
-// upstream's write and the client's read. Then it stops both.
-//
-// `startProxy` is exported for the client tests and `npm run test:codex`,
-// which launch the proxy the same way.
+// upstream's write and the client's read. Then it stops both, the proxy by
+// `GET /shutdown`. Exit 0 on success; otherwise one line on stderr and exit 1.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,19 +20,19 @@ import { SENT_AT_COMMENT, SseReader, nowEpochMs, startFakeResponses } from './fa
 import type { FakeResponsesServer } from './fake-responses.js';
 
 /** The dummy key the demo pipes in; it only has to pass the proxy's `^[A-Za-z0-9_-]+$` check. */
-export const DEMO_KEY = 'sk-demo-not-a-real-key';
+const DEMO_KEY = 'sk-demo-not-a-real-key';
 
 const CLI_PATH = fileURLToPath(new URL('./cli.js', import.meta.url));
 const POLL_MS = 25;
 
-export interface ProxyOptions {
+interface ProxyOptions {
   upstreamUrl: string;
   key: string;
   /** How long to wait for the server-info file (default 10 s). */
   startTimeoutMs?: number;
 }
 
-export interface RunningProxy {
+interface RunningProxy {
   readonly port: number;
   readonly pid: number;
   /** `http://127.0.0.1:PORT/v1` */
@@ -52,7 +50,7 @@ export interface RunningProxy {
  * Spawn `node dist/src/cli.js --upstream-url URL --server-info FILE --http-shutdown`,
  * pipe `key` on stdin, and wait until FILE names the port.
  */
-export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} does not exist: run \`npm run build\` first`);
   const dir = await mkdtemp(join(tmpdir(), 'responses-proxy-'));
   const infoFile = join(dir, 'server-info.json');
@@ -313,30 +311,18 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  // `npm run demo | head` closes stdout early: stop printing, but still stop the proxy and upstream.
-  process.stdout.on('error', () => {});
-  const deadline = setTimeout(() => {
-    console.error(`demo: failed: no result within ${DEMO_DEADLINE_MS / 1000} s`);
-    if (demoProxy?.child.exitCode === null) demoProxy.child.kill('SIGKILL');
+// `npm run demo | head` closes stdout early: stop printing, but still stop the proxy and upstream.
+process.stdout.on('error', () => {});
+const deadline = setTimeout(() => {
+  console.error(`demo: failed: no result within ${DEMO_DEADLINE_MS / 1000} s`);
+  if (demoProxy?.child.exitCode === null) demoProxy.child.kill('SIGKILL');
+  process.exit(1);
+}, DEMO_DEADLINE_MS + 5_000);
+deadline.unref();
+demo().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`demo: failed: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
-  }, DEMO_DEADLINE_MS + 5_000);
-  deadline.unref();
-  demo().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(`demo: failed: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
-}
+  },
+);
