@@ -125,25 +125,50 @@ export const okJson = (body = '{"ok":true}'): Responder => (_req, sock) => {
  * Framing: Content-Length, or chunked read to the last-chunk and trailers.
  */
 export async function startUpstream(respond: Responder = okJson(), secure?: tls.TlsOptions): Promise<Upstream> {
-  const up: Upstream = { port: 0, url: '', received: [], raw: [], conns: [], connections: 0, sockets: new Set(), close: async () => {} };
+  const rawParts: Buffer[][] = [];
+  const up: Upstream = {
+    port: 0,
+    url: '',
+    received: [],
+    get raw() {
+      return rawParts.map((p) => Buffer.concat(p));
+    },
+    conns: [],
+    connections: 0,
+    sockets: new Set(),
+    close: async () => {},
+  };
   const onConnection = (sock: net.Socket): void => {
     const conn = up.connections++;
     up.sockets.add(sock);
     sock.on('close', () => up.sockets.delete(sock));
     sock.on('error', () => {});
     sock.setNoDelay(true);
-    let buf = Buffer.alloc(0);
-    const rawIndex = up.raw.push(Buffer.alloc(0)) - 1;
+    const raw: Buffer[] = [];
+    rawParts.push(raw);
     up.conns.push(sock);
+    // Joined only once enough bytes for the next frame are in: large bodies stay linear.
+    let pending: Buffer[] = [];
+    let pendingLen = 0;
+    let need = 0;
     sock.on('data', (d: Buffer) => {
-      up.raw[rawIndex] = Buffer.concat([up.raw[rawIndex]!, d]);
-      buf = Buffer.concat([buf, d]);
-      for (let req = frame(buf); req; req = frame(buf)) {
+      raw.push(d);
+      pending.push(d);
+      pendingLen += d.length;
+      if (pendingLen < need) return;
+      let buf = Buffer.concat(pending);
+      for (let req = frame(buf); ; req = frame(buf)) {
+        if ('need' in req) {
+          need = req.need;
+          break;
+        }
         buf = buf.subarray(req.used);
         const r = { head: req.head, body: req.body, conn };
         up.received.push(r);
         respond(r, sock);
       }
+      pending = [buf];
+      pendingLen = buf.length;
     });
   };
   const server = secure ? tls.createServer(secure, onConnection) : net.createServer(onConnection);
@@ -158,9 +183,11 @@ export async function startUpstream(respond: Responder = okJson(), secure?: tls.
   return up;
 }
 
-function frame(buf: Buffer): { head: Buffer; body: Buffer; used: number } | null {
+/** One framed request, or how many bytes are needed before trying again. */
+function frame(buf: Buffer): { head: Buffer; body: Buffer; used: number } | { need: number } {
+  const more = { need: buf.length + 1 };
   const end = buf.indexOf('\r\n\r\n');
-  if (end < 0) return null;
+  if (end < 0) return more;
   const head = buf.subarray(0, end + 4);
   const text = head.toString('latin1');
   const cl = /\r\ncontent-length:[ \t]*(\d+)/i.exec(text);
@@ -168,25 +195,25 @@ function frame(buf: Buffer): { head: Buffer; body: Buffer; used: number } | null
     let i = end + 4;
     for (;;) {
       const lineEnd = buf.indexOf('\r\n', i);
-      if (lineEnd < 0) return null;
+      if (lineEnd < 0) return more;
       const size = parseInt(buf.toString('latin1', i, lineEnd).split(';')[0]!, 16);
       i = lineEnd + 2;
       if (size === 0) {
         // Trailers until an empty line.
         for (;;) {
           const t = buf.indexOf('\r\n', i);
-          if (t < 0) return null;
+          if (t < 0) return more;
           const empty = t === i;
           i = t + 2;
           if (empty) return { head, body: buf.subarray(end + 4, i), used: i };
         }
       }
-      if (buf.length < i + size + 2) return null;
+      if (buf.length < i + size + 2) return more;
       i += size + 2;
     }
   }
   const n = cl ? Number(cl[1]) : 0;
-  if (buf.length < end + 4 + n) return null;
+  if (buf.length < end + 4 + n) return { need: end + 4 + n };
   return { head, body: buf.subarray(end + 4, end + 4 + n), used: end + 4 + n };
 }
 
