@@ -138,22 +138,22 @@ describe('openai SDK through the proxy', () => {
   test('SSE comments between events pass through and the SDK ignores them', async () => {
     // timestampComments puts ": sent_at_ms=..." before every event, as the demo reads it.
     const { upstream, baseUrl } = relay!;
-    const before = upstream.streams.length;
+    const already = upstream.streams.length;
     const stream = await sdkClient(baseUrl).responses.create({ model: 'gpt-test', input: 'Say hello.', stream: true });
     const got: unknown[] = [];
     for await (const event of stream) got.push(event);
-    assert.deepEqual(got, upstream.streams[before]?.map((e) => e.data));
+    assert.deepEqual(got, upstream.streams[already]?.map((e) => e.data));
     assertUpstreamSawOnlyTheProxyKey(upstream, SDK_OWN_KEY);
   });
 
   test('a non-streaming call returns the whole response object', async () => {
     const { upstream, baseUrl } = relay!;
-    const before = upstream.requests.length;
+    const already = upstream.requests.length;
     const response = await sdkClient(baseUrl).responses.create({ model: 'gpt-test', input: 'Say hello.' });
     assert.equal(response.status, 'completed');
     assert.equal(response.output_text, DEFAULT_ANSWER);
     assert.ok(response.usage && response.usage.total_tokens > 0);
-    assert.equal(upstream.requests.length, before + 1);
+    assert.equal(upstream.requests.length, already + 1);
     assertUpstreamSawOnlyTheProxyKey(upstream, SDK_OWN_KEY);
   });
 
@@ -161,10 +161,10 @@ describe('openai SDK through the proxy', () => {
     // responses.stream() rebuilds the response from the events and rejects
     // out-of-order or malformed ones: a stricter reader than the plain iterator.
     const { upstream, baseUrl } = relay!;
-    const before = upstream.streams.length;
+    const already = upstream.streams.length;
     const final = await sdkClient(baseUrl).responses.stream({ model: 'gpt-test', input: 'Say hello.' }).finalResponse();
     assert.equal(final.output_text, DEFAULT_ANSWER);
-    assert.equal(upstream.streams.length, before + 1);
+    assert.equal(upstream.streams.length, already + 1);
   });
 });
 
