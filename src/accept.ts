@@ -117,7 +117,7 @@ class ClientConn implements ClientSide {
   private headError(): ErrorKind {
     if (this.req.tooLarge) return 'head_too_large';
     // "PRI * HTTP/2.0" and other versions llhttp will not read.
-    if (this.req.errorName === 'HPE_PAUSED_H2_UPGRADE' || this.req.errorName === 'HPE_INVALID_VERSION') return 'version';
+    if (this.req.errorName === 'HPE_PAUSED_H2_UPGRADE' || this.req.versionRefused) return 'version';
     return 'bad_request';
   }
 

@@ -50,6 +50,11 @@ export class MessageParser {
   keepAlive = false;
   errorName = '';
   tooLarge = false;
+  /**
+   * After an Error: llhttp refused a well-formed `HTTP/d.d` followed by CR,
+   * a version it does not speak (505), as opposed to a malformed line (400).
+   */
+  versionRefused = false;
 
   constructor(kind: Kind, private readonly maxHead: number) {
     this.p = llhttp.createParser(kind as unknown as number);
@@ -72,7 +77,11 @@ export class MessageParser {
     const at = this.p.getErrorPosition();
     if (rc !== PAUSED) {
       this.errorName = this.p.getErrorName(rc) ?? 'HPE_UNKNOWN';
-      if (this.inHead) this.keep(data, at);
+      if (this.inHead && this.keep(data, at) && this.errorName === 'HPE_INVALID_VERSION' && data[at] === 0x0d) {
+        // llhttp flags the byte after the minor digit; the bytes before it may span reads.
+        const seen = Buffer.concat(this.parts, this.partsLen);
+        this.versionRefused = /HTTP\/\d\.\d$/.test(seen.toString('latin1', Math.max(0, seen.length - 8)));
+      }
       return this.fail(from, at);
     }
     this.p.resume();

@@ -1,0 +1,139 @@
+// Helpers for the hostile-input tests (corpus, fuzz, limits, response side):
+// a raw client that can half-close and count responses, an independent
+// reference of the rewrite, and the relay started in this process so that
+// fuzzing pays no spawn per case and a thrown exception fails the test.
+import net from 'node:net';
+import { createRelayServer } from '../../src/accept.js';
+import { requestPrefix } from '../../src/rewrite.js';
+import { parseUpstream, Pool } from '../../src/upstream.js';
+import { KEY } from './harness.js';
+
+export interface Played {
+  data: Buffer;
+  /** Status of each complete response in `data`, in order. */
+  statuses: number[];
+  /** The relay closed the connection (FIN or reset). */
+  closed: boolean;
+}
+
+/**
+ * Sends each part as its own write (flushed, then one turn of the event loop),
+ * optionally half-closes, and collects until the relay closes, `responses`
+ * complete responses arrived, or `ms` passed (never throws on timeout: the
+ * caller asserts on what arrived).
+ */
+export function play(port: number, parts: Buffer[], opts: { end?: boolean; responses?: number; ms?: number } = {}): Promise<Played> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    let data = Buffer.alloc(0);
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data, statuses: responses(data).map((r) => r.status), closed });
+    };
+    const timer = setTimeout(() => finish(false), opts.ms ?? 5000);
+    sock.on('data', (d: Buffer) => {
+      data = Buffer.concat([data, d]);
+      if (opts.responses !== undefined && responses(data).length >= opts.responses) finish(false);
+    });
+    sock.on('close', () => finish(true));
+    sock.on('error', () => {});
+    sock.on('connect', async () => {
+      for (const p of parts) {
+        if (done || sock.destroyed) return;
+        await new Promise<void>((r) => sock.write(p, () => r()));
+        await new Promise((r) => setImmediate(r));
+      }
+      if (opts.end && !sock.destroyed) sock.end();
+    });
+  });
+}
+
+/** Complete Content-Length-framed responses at the start of `data` (1xx and no-length count as empty). */
+export function responses(data: Buffer): { status: number; end: number }[] {
+  const out: { status: number; end: number }[] = [];
+  for (let i = 0; ; ) {
+    const headEnd = data.indexOf('\r\n\r\n', i);
+    if (headEnd < 0) return out;
+    const head = data.toString('latin1', i, headEnd + 2);
+    const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
+    if (!m) return out;
+    const cl = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
+    const end = headEnd + 4 + (cl ? Number(cl[1]) : 0);
+    if (data.length < end) return out;
+    out.push({ status: Number(m[1]), end });
+    i = end;
+  }
+}
+
+/**
+ * What the upstream must receive for a client request, computed without the
+ * code under test: the request line and Host replaced, every Authorization
+ * line dropped and the proxy's inserted, every other line and the body as sent.
+ */
+export function expectedUpstream(clientRequest: Buffer, hostHeader: string, key = KEY): Buffer {
+  let i = 0;
+  while (clientRequest[i] === 0x0d && clientRequest[i + 1] === 0x0a) i += 2;
+  const end = clientRequest.indexOf('\r\n\r\n', i);
+  const lines = clientRequest.toString('latin1', i, end).split('\r\n').slice(1);
+  const kept = lines.filter((l) => !/^(host|authorization):/i.test(l));
+  const head = `POST /v1/responses HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: Bearer ${key}\r\n${kept.map((l) => `${l}\r\n`).join('')}\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), clientRequest.subarray(end + 4)]);
+}
+
+export interface Relay {
+  port: number;
+  /** Lines the relay logged; an "internal error" line means a caught exception. */
+  logs: string[];
+  close: () => Promise<void>;
+}
+
+export interface RelayLimits {
+  maxHeadBytes?: number;
+  headTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  maxConnections?: number;
+}
+
+/** The relay in this process, wired as cli.ts wires it, on an ephemeral port. */
+export async function startRelay(upstreamUrl: string, limits: RelayLimits = {}): Promise<Relay> {
+  const upstream = parseUpstream(upstreamUrl);
+  const pool = new Pool(4000, 64);
+  const logs: string[] = [];
+  const server = createRelayServer({
+    relay: {
+      upstream,
+      pool,
+      prefix: requestPrefix(upstream),
+      auth: Buffer.from(`Authorization: Bearer ${KEY}\r\n`, 'latin1'),
+      connectTimeoutMs: 5000,
+      maxHeadBytes: limits.maxHeadBytes ?? 65536,
+    },
+    shutdown: false,
+    onShutdown: () => {},
+    headTimeoutMs: limits.headTimeoutMs ?? 10000,
+    idleTimeoutMs: limits.idleTimeoutMs ?? 10000,
+    maxConnections: limits.maxConnections ?? 512,
+    log: (l) => logs.push(l),
+  });
+  const open = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => {
+    open.add(s);
+    s.on('close', () => open.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    logs,
+    close: () =>
+      new Promise((r) => {
+        for (const s of open) s.destroy();
+        pool.closeAll();
+        server.close(() => r());
+      }),
+  };
+}
