@@ -3,9 +3,11 @@
 // line on stderr and a non-zero exit, before anything listens or is written.
 import fs from 'node:fs';
 import path from 'node:path';
+import tty from 'node:tty';
 import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { createRelayServer } from './accept.js';
+import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { KeyError, readKeyLine, wipeKey } from './key.js';
 import { requestPrefix } from './rewrite.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
@@ -98,11 +100,22 @@ function writeServerInfo(file: string, port: number): void {
 }
 
 function main(): void {
+  // Before anything else, and long before the key exists (issue 5).
+  try {
+    harden((line) => process.stderr.write(`${NAME}: ${line}\n`));
+  } catch (err) {
+    if (err instanceof HardenError) die(err.message, EXIT_FAILURE);
+    throw err;
+  }
+  wipeOnExit(wipeKey);
   const opts = parseArgs(process.argv.slice(2));
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
   }
-  if (process.stdin.isTTY) process.stderr.write(`${NAME}: reading the API key from stdin (end with Ctrl-D)\n`);
+  // tty.isatty, not process.stdin: that getter opens a stream on fd 0, which
+  // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
+  // pooled Buffers that are never zeroed.
+  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading the API key from stdin (end with Ctrl-D)\n`);
   let auth: Buffer;
   try {
     auth = readKeyLine(0);
@@ -135,6 +148,12 @@ function main(): void {
   server.on('error', (err: NodeJS.ErrnoException) => die(`cannot listen on 127.0.0.1:${opts.port} (${err.code ?? err.message})`, EXIT_FAILURE));
   server.listen({ host: '127.0.0.1', port: opts.port }, () => {
     const { port } = server.address() as { port: number };
+    // A SIGUSR1 that arrived before harden() may have started the inspector late.
+    try {
+      assertInspectorOff();
+    } catch (err) {
+      die((err as Error).message, EXIT_FAILURE);
+    }
     if (opts.serverInfo) {
       try {
         writeServerInfo(opts.serverInfo, port);
@@ -145,7 +164,8 @@ function main(): void {
     process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
   });
 
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  // SIGQUIT's default action dumps core: wipe first, then let it happen.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
     process.once(signal, () => {
       wipeKey();
       // Die by the same signal, so the parent sees the usual status.

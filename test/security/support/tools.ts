@@ -1,0 +1,281 @@
+// Tools the key-secrecy tests share: a distinctive key, a reader of another
+// process's memory, a look at who listens (/proc/net/tcp), a throwaway
+// certificate made by openssl, and a small TLS upstream.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { b, rawExchange, request, responsesComplete, ROOT, tmpDir, waitFor } from '../../support/harness.js';
+
+/** A key no other byte sequence in the process is likely to match by chance. */
+export function distinctiveKey(tag: string): string {
+  const rand = Buffer.from(Array.from({ length: 24 }, () => Math.floor(Math.random() * 256))).toString('base64url');
+  return `sk-proj-${tag}-${rand}`;
+}
+
+/** Every path under `dir`, files only (bounded: at most 1000 entries). */
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (out.length >= 1000) return;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Occurrences of `needle` in `hay`, overlapping ones included. */
+export function countIn(hay: Buffer, needle: Buffer): number {
+  let n = 0;
+  for (let i = hay.indexOf(needle); i >= 0 && n < 1_000_000; i = hay.indexOf(needle, i + 1)) n++;
+  return n;
+}
+
+/**
+ * Counts `needle` in every readable mapping of process `pid`, by reading
+ * /proc/<pid>/mem (proc(5)); the caller must be allowed to ptrace it, which a
+ * parent is under the default Yama policy. Bounded: at most 4 GiB scanned.
+ */
+export function countInProcessMemory(pid: number, needle: Buffer): { count: number; scanned: number } {
+  const maps = fs.readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n');
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  const chunk = Buffer.alloc(4 << 20);
+  const overlap = needle.length - 1;
+  let count = 0;
+  let scanned = 0;
+  try {
+    for (const line of maps) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (r)\S* \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (!m || m[4] === '[vsyscall]' || m[4] === '[vvar]') continue;
+      const end = BigInt(`0x${m[2]}`);
+      let at = BigInt(`0x${m[1]}`);
+      let carry = 0;
+      while (at < end && scanned < 4 * 2 ** 30) {
+        const want = Number(end - at < BigInt(chunk.length - overlap) ? end - at : BigInt(chunk.length - overlap));
+        let got: number;
+        try {
+          got = fs.readSync(fd, chunk, carry, want, at);
+        } catch {
+          break; // EIO: a guard page or an unbacked mapping
+        }
+        if (got <= 0) break;
+        const view = chunk.subarray(0, carry + got);
+        count += countIn(view, needle);
+        // Keep the last needle-1 bytes so a copy split across two reads is
+        // found; they are too short to hold a whole match counted already.
+        carry = Math.min(overlap, view.length);
+        chunk.copy(chunk, 0, view.length - carry, view.length);
+        at += BigInt(got);
+        scanned += got;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+    chunk.fill(0);
+  }
+  return { count, scanned };
+}
+
+/** Inodes of the TCP sockets in LISTEN state (st 0A) with their local port. */
+export function listeningSockets(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== '0A') continue;
+      out.set(f[9]!, parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return out;
+}
+
+/** Ports that process `pid` listens on, matched by socket inode (proc(5)). */
+export function portsListenedBy(pid: number): number[] {
+  const listening = listeningSockets();
+  const ports: number[] = [];
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let target = '';
+    try {
+      target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    const port = m ? listening.get(m[1]!) : undefined;
+    if (port !== undefined) ports.push(port);
+  }
+  return ports.sort((a, b) => a - b);
+}
+
+/** Why openssl cannot be used here, or null when it can. */
+export function opensslMissing(): string | null {
+  const r = spawnSync('openssl', ['version'], { encoding: 'utf8' });
+  return r.error || r.status !== 0 ? 'openssl is not installed: no certificate can be made for the TLS case' : null;
+}
+
+/** A self-signed certificate for 127.0.0.1, made now in a temp folder. */
+export function selfSignedCert(): { cert: string; key: string; certFile: string } {
+  const dir = tmpDir();
+  const keyFile = path.join(dir, 'key.pem');
+  const certFile = path.join(dir, 'cert.pem');
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile };
+}
+
+export interface TlsUpstream {
+  port: number;
+  url: string;
+  /** Every byte received, per connection (decrypted). */
+  raw: Buffer[];
+  close: () => Promise<void>;
+}
+
+/** An https upstream answering each Content-Length request with 200 and keep-alive. */
+export async function startTlsUpstream(cert: string, key: string): Promise<TlsUpstream> {
+  const sockets = new Set<tls.TLSSocket>();
+  const up: TlsUpstream = { port: 0, url: '', raw: [], close: async () => {} };
+  const server = tls.createServer({ cert, key }, (sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => {});
+    const index = up.raw.push(Buffer.alloc(0)) - 1;
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      up.raw[index] = Buffer.concat([up.raw[index]!, d]);
+      buf = Buffer.concat([buf, d]);
+      for (let k = 0; k < 100; k++) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const cl = /\r\ncontent-length:[ \t]*(\d+)/i.exec(buf.toString('latin1', 0, end + 2));
+        const used = end + 4 + (cl ? Number(cl[1]) : 0);
+        if (buf.length < used) return;
+        buf = buf.subarray(used);
+        sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}');
+      }
+    });
+  });
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  up.port = (server.address() as { port: number }).port;
+  up.url = `https://127.0.0.1:${up.port}/v1/responses`;
+  up.close = () =>
+    new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    });
+  return up;
+}
+
+export const PROBE = path.join(ROOT, 'dist/test/security/support/probe.js');
+export const CLI_PATH = path.join(ROOT, 'dist/src/cli.js');
+
+export interface Probe {
+  proc: ChildProcess;
+  stderr: () => string;
+  port: number;
+  /** Sends one command and resolves with the probe's answer. */
+  ask: (msg: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  exited: Promise<number | string>;
+}
+
+/**
+ * Starts test/security/support/probe.ts: the real CLI running in a child
+ * process (mode 'cli'), or the key module alone (mode 'control'), with an
+ * IPC channel for heap snapshots and a pause at exit for memory scans.
+ */
+export async function startProbe(mode: 'cli' | 'control', key: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Probe> {
+  const info = path.join(tmpDir(), 'server-info.json');
+  const cliArgs = mode === 'cli' ? ['--server-info', info, ...args] : [];
+  const proc = spawn(process.execPath, [PROBE, mode, CLI_PATH, ...cliArgs], {
+    stdio: ['pipe', 'pipe', 'pipe', 'ipc', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stdout!.resume();
+  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  let dead: number | string | undefined;
+  void exited.then((c) => (dead = c));
+  proc.stdin!.end(`${key}\n`);
+  const pending: ((m: Record<string, unknown>) => void)[] = [];
+  proc.on('message', (m: Record<string, unknown>) => pending.shift()?.(m));
+  const ask = (msg: Record<string, unknown>): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`probe did not answer ${JSON.stringify(msg)}: ${err}`)), 30000);
+      pending.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      proc.send(msg);
+    });
+  let port = 0;
+  if (mode === 'cli') {
+    const text = await waitFor('server-info from the probe', () => {
+      if (dead !== undefined) throw new Error(`probe exited (${dead}): ${err}`);
+      try {
+        return fs.readFileSync(info, 'utf8');
+      } catch {
+        return undefined;
+      }
+    });
+    port = (JSON.parse(text) as { port: number }).port;
+  } else {
+    await ask({ cmd: 'ready' });
+  }
+  return { proc, stderr: () => err, port, ask, exited };
+}
+
+/**
+ * Waits until the probe, inside its last 'exit' listener (after the
+ * proxy's own wipe), reports on fd 4 that it is paused; the caller then
+ * inspects its memory and calls the returned `release`.
+ */
+export async function pausedAtExit(p: Probe): Promise<() => void> {
+  const pipe = p.proc.stdio[4] as unknown as Duplex;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`probe never paused at exit: ${p.stderr()}`)), 20000);
+    pipe.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return () => {
+    pipe.write('g');
+  };
+}
+
+/**
+ * Requests that take every path through the proxy short of the upstream
+ * failing: allowed, denied (403), malformed (400), and one carrying a
+ * client Authorization of its own. Returns every byte the proxy answered.
+ */
+export async function driveClientCases(port: number, clientSecret: string): Promise<Buffer[]> {
+  const replies: Buffer[] = [];
+  const cases: Buffer[] = [
+    request(),
+    request('{"model":"m"}', `Authorization: Bearer ${clientSecret}\r\n`),
+    b('GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
+    request('{}', '', '/v1/responses?x=1'),
+    b('POST /v1/responses HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n'),
+    b('this is not http\r\n\r\n'),
+    b('POST /v1/responses HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'),
+  ];
+  for (const c of cases) replies.push((await rawExchange(port, [c], { until: (d) => responsesComplete(d), ms: 10000 })).data);
+  return replies;
+}
