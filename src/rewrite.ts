@@ -6,7 +6,10 @@ import type { RequestHead } from './head.js';
 import { nameIs } from './head.js';
 import type { Upstream } from './upstream.js';
 
-/** The request line and Host line; the key's line is kept apart (key.ts). */
+/**
+ * The request line and Host line; the key's line is kept apart (key.ts).
+ * Host comes first, as RFC 9112 §3.2 asks of user agents.
+ */
 export function requestPrefix(u: Upstream): Buffer {
   return Buffer.from(`POST ${u.target} HTTP/1.1\r\nHost: ${u.hostHeader}\r\n`, 'latin1');
 }
