@@ -100,6 +100,9 @@ function writeServerInfo(file: string, port: number): void {
 }
 
 function main(): void {
+  // A stderr reader that went away (EPIPE) must not turn every log line into
+  // an uncaught exception whose report is one more failed write: a busy loop.
+  process.stderr.on('error', () => {});
   // Before anything else, and long before the key exists (issue 5).
   try {
     harden((line) => process.stderr.write(`${NAME}: ${line}\n`));
