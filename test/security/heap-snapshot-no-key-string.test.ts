@@ -1,0 +1,57 @@
+// Issue 5, key custody: the key is never a JS string. After the proxy has
+// relayed allowed, denied, malformed and upstream-down requests, a V8 heap
+// snapshot of it must hold no string containing the key. A control run in
+// the same test stringifies a key on purpose and must be caught, so this
+// check is able to fail.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { startUpstream, tmpDir } from '../support/harness.js';
+import { countIn, distinctiveKey, driveClientCases, startProbe, type Probe } from './support/tools.js';
+
+async function snapshotOf(p: Probe): Promise<Buffer> {
+  const file = path.join(tmpDir(), 'proxy.heapsnapshot');
+  const answer = await p.ask({ cmd: 'snapshot', file });
+  assert.equal(answer['file'], file);
+  const bytes = fs.readFileSync(file);
+  fs.rmSync(file);
+  return bytes;
+}
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('no string in the proxy heap holds the key; a stringified key is found', async () => {
+  const key = distinctiveKey('heap');
+  const needle = Buffer.from(key, 'latin1');
+  const up = await startUpstream();
+  const proxy = await startProbe('cli', key, ['--upstream-url', up.url]);
+  const down = await startProbe('cli', key, ['--upstream-url', `http://127.0.0.1:${await closedPort()}/v1/responses`]);
+  const control = await startProbe('control', key, []);
+  try {
+    await driveClientCases(proxy.port, distinctiveKey('client'));
+    const replies = await driveClientCases(down.port, distinctiveKey('client'));
+    assert.match(replies[0]!.toString('latin1'), /^HTTP\/1\.1 502 /, 'the upstream-down case was exercised');
+    assert.ok(up.received.some((r) => r.head.includes(needle)), 'the upstream got the key');
+
+    for (const [name, p] of [['relaying proxy', proxy], ['upstream-down proxy', down]] as const) {
+      const snap = await snapshotOf(p);
+      assert.ok(snap.length > 1 << 20, `${name}: snapshot is ${snap.length} bytes`);
+      assert.equal(countIn(snap, needle), 0, `${name}: a heap string holds the key`);
+    }
+    // The control read the key with the same key.ts and then called
+    // toString() on it: that must show up, or the search above proves nothing.
+    assert.equal((await control.ask({ cmd: 'ready' }))['leaked'], true);
+    assert.ok(countIn(await snapshotOf(control), needle) >= 1, 'the control leak was not found: the search is blind');
+  } finally {
+    for (const p of [proxy, down, control]) p.proc.kill('SIGKILL');
+    await up.close();
+  }
+});
