@@ -1,0 +1,49 @@
+// Issue 5 / issue 2: a key that cannot be used makes the proxy exit 1 before
+// it listens, with one line that never echoes what was on stdin.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCli, startProxy, tmpDir } from '../support/harness.js';
+
+const MAX = 1017;
+
+async function refused(stdin: string | Buffer, secrets: string[], expect: RegExp): Promise<void> {
+  const info = path.join(tmpDir(), 'info.json');
+  const r = await runCli(['--server-info', info, '--upstream-url', 'http://127.0.0.1:9/v1/responses'], stdin);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stdout, '');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, expect);
+  for (const s of secrets) assert.equal(r.stderr.includes(s), false, `stderr echoes ${JSON.stringify(s.slice(0, 12))}…`);
+  assert.equal(fs.existsSync(info), false, 'nothing was written');
+}
+
+test('empty key', async () => {
+  await refused('', [], /no API key on stdin/);
+  await refused('\n', [], /no API key on stdin/);
+  await refused('\r\n', [], /no API key on stdin/);
+});
+
+test('invalid character', async () => {
+  await refused('sk-Invalid!Character-KEY-7f3a\n', ['Invalid!Character', 'sk-Invalid'], /may only contain/);
+  await refused(Buffer.from('sk-NulByte\u0000Inside-KEY-9c1d\n', 'latin1'), ['NulByte', 'Inside-KEY'], /may only contain/);
+  await refused(Buffer.from('sk-Latin\u00e9Char-KEY-0b2e\n', 'utf8'), ['Latin', 'Char-KEY'], /may only contain/);
+  await refused('sk-Space Inside-KEY-44aa\n', ['Space', 'Inside-KEY'], /may only contain/);
+});
+
+test('1018-byte key is too long; 1017 bytes is accepted', async () => {
+  const long = `sk-${'L'.repeat(MAX + 1 - 3)}`;
+  assert.equal(long.length, MAX + 1);
+  await refused(`${long}\n`, ['LLLLLLLL'], /too long/);
+  await refused(long, ['LLLLLLLL'], /too long/);
+  const proxy = await startProxy(['--upstream-url', 'http://127.0.0.1:9/v1/responses'], { key: `sk-${'K'.repeat(MAX - 3)}\n` });
+  await proxy.stop();
+  assert.equal(proxy.stderr().includes('KKKKKKKK'), false);
+});
+
+test('key followed by extra lines', async () => {
+  await refused('sk-FirstLine-KEY-5e6f\nsk-SecondLine-KEY-7a8b\n', ['FirstLine', 'SecondLine'], /exactly one line/);
+  await refused('sk-FirstLine-KEY-5e6f\n\n', ['FirstLine'], /exactly one line/);
+});

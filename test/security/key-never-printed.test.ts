@@ -1,0 +1,90 @@
+// Issue 5, never reflected: with a distinctive key, drive allowed, denied,
+// malformed, upstream-down and TLS-failure requests, stop the proxies, then
+// look for the key in every byte they printed, every response, and every
+// file they wrote (their working folder and the server-info folder).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { b, CLI, rawExchange, startUpstream, tmpDir, waitFor } from '../support/harness.js';
+import { distinctiveKey, driveClientCases, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
+
+interface Run {
+  port: number;
+  out: Buffer[];
+  exited: Promise<number | string>;
+  dir: string;
+}
+
+/** The CLI with its own working folder, so every file it writes is found. */
+async function start(key: string, args: string[]): Promise<Run> {
+  const dir = tmpDir();
+  const info = path.join(dir, 'info', 'server-info.json');
+  const proc = spawn(process.execPath, [CLI, '--http-shutdown', '--server-info', info, ...args], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+  const out: Buffer[] = [];
+  proc.stdout!.on('data', (d: Buffer) => out.push(d));
+  proc.stderr!.on('data', (d: Buffer) => out.push(d));
+  const exited = new Promise<number | string>((r) => proc.on('exit', (c, s) => r(c ?? s ?? -1)));
+  proc.stdin!.end(`${key}\n`);
+  const text = await waitFor('server-info', () => fs.existsSync(info) && fs.readFileSync(info, 'utf8'));
+  return { port: (JSON.parse(text) as { port: number }).port, out, exited, dir };
+}
+
+async function shutdown(r: Run): Promise<void> {
+  await rawExchange(r.port, [b('GET /shutdown HTTP/1.1\r\nHost: x\r\n\r\n')], { ms: 5000 });
+  assert.equal(await r.exited, 0);
+}
+
+test('the key appears in no output, response or written file', async (t) => {
+  const key = distinctiveKey('printed');
+  const needle = Buffer.from(key, 'latin1');
+  const clientSecret = distinctiveKey('clientsecret');
+  const seen: { what: string; bytes: Buffer }[] = [];
+
+  const up = await startUpstream();
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const deadPort = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  const cases: [string, string][] = [
+    ['relaying', up.url],
+    ['upstream down', `http://127.0.0.1:${deadPort}/v1/responses`],
+  ];
+  const noTls = opensslMissing();
+  let tlsUp: Awaited<ReturnType<typeof startTlsUpstream>> | undefined;
+  if (noTls) t.diagnostic(`TLS-failure case skipped: ${noTls}`);
+  else {
+    // Self-signed and not trusted by the proxy: the handshake must fail.
+    const c = selfSignedCert();
+    tlsUp = await startTlsUpstream(c.cert, c.key);
+    cases.push(['TLS failure', tlsUp.url]);
+  }
+  try {
+    for (const [name, url] of cases) {
+      const run = await start(key, ['--upstream-url', url]);
+      const replies = await driveClientCases(run.port, clientSecret);
+      for (const r of replies) seen.push({ what: `${name}: response`, bytes: r });
+      const first = replies[0]!.toString('latin1');
+      if (name === 'relaying') assert.match(first, /^HTTP\/1\.1 200 /);
+      else assert.match(first, /^HTTP\/1\.1 502 /, `${name}: ${first}`);
+      if (name === 'TLS failure') assert.match(first, /TLS/);
+      await shutdown(run);
+      seen.push({ what: `${name}: stdout+stderr`, bytes: Buffer.concat(run.out) });
+      for (const f of filesUnder(run.dir)) seen.push({ what: `${name}: file ${path.relative(run.dir, f)}`, bytes: fs.readFileSync(f) });
+    }
+    // The upstream did receive the key: the needle is right, the search can hit.
+    assert.ok(up.received.some((r) => r.head.includes(needle)));
+    assert.ok(seen.some((s) => s.what.endsWith('server-info.json')), 'the server-info file was searched');
+    assert.ok(seen.some((s) => s.what.startsWith('upstream down') && s.bytes.includes('upstream request failed')), 'the 502 was logged');
+    for (const s of seen) {
+      assert.equal(s.bytes.includes(needle), false, `the key leaked into ${s.what}`);
+      assert.equal(s.bytes.includes(clientSecret), false, `the client's Authorization leaked into ${s.what}`);
+      assert.equal(s.bytes.includes('Bearer '), false, `an Authorization value leaked into ${s.what}`);
+    }
+  } finally {
+    await up.close();
+    await tlsUp?.close();
+  }
+});
