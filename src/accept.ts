@@ -83,8 +83,9 @@ class ClientConn implements ClientSide {
       switch (this.state) {
         case State.Head: {
           if (!this.headStarted) {
+            // The head deadline runs from its first byte, whatever timer ran before.
             this.headStarted = true;
-            this.timer.refresh();
+            this.arm(this.opts.headTimeoutMs, this.onTimeout);
           }
           const step = this.req.execute(chunk, off);
           if (step.ev === Ev.More) return;
@@ -159,7 +160,7 @@ class ClientConn implements ClientSide {
     }
     this.state = State.Head;
     this.headStarted = false;
-    this.timer = setTimeout(this.onTimeout, this.opts.idleTimeoutMs);
+    this.arm(this.opts.idleTimeoutMs, this.onTimeout);
     const next = this.pending;
     this.pending = null;
     this.sock.resume();
@@ -182,10 +183,15 @@ class ClientConn implements ClientSide {
     this.exchange?.abort();
     this.exchange = null;
     this.pending = null;
-    clearTimeout(this.timer);
     this.sock.end(errorResponse(kind, cause));
     this.sock.resume();
-    this.timer = setTimeout(() => this.sock.destroy(), LINGER_MS);
+    this.arm(LINGER_MS, () => this.sock.destroy());
+  }
+
+  /** One timer per connection; its kind is whatever was armed last. */
+  private arm(ms: number, fire: () => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(fire, ms);
   }
 
   private readonly onTimeout = (): void => {

@@ -247,3 +247,23 @@ describe('upstream failures', () => {
     }
   });
 });
+
+describe('timers on a kept-alive connection', () => {
+  test('the head timeout, not the idle timeout, bounds a second head that stalls', async () => {
+    const up = await startUpstream();
+    const proxy = await startProxy(['--upstream-url', up.url, '--head-timeout', '1', '--idle-timeout', '600']);
+    try {
+      const sock = net.connect(proxy.port, '127.0.0.1');
+      let data = '';
+      sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
+      sock.write(request());
+      await waitFor('first response', () => responsesComplete(Buffer.from(data, 'latin1')));
+      sock.write('POST /v1/responses HTTP/1.1\r\nHost: x\r\n');
+      await waitFor('408 for the stalled second head', () => data.includes('HTTP/1.1 408 Request Timeout'), 20000);
+      sock.destroy();
+    } finally {
+      await proxy.stop();
+      await up.close();
+    }
+  });
+});
