@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import tty from 'node:tty';
+import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import yargs from 'yargs';
 import { createRelayServer } from './accept.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { KeyError, readKeyLine, wipeKey } from './key.js';
@@ -41,19 +41,52 @@ function integer(name: string, raw: unknown, min: number, max: number): number {
   return n;
 }
 
-function parseArgs(argv: string[]): Options {
+// One table for both parsers below. Values stay strings so that one check
+// (integer(), parseUpstream()) judges them whichever parser read them.
+const FLAGS = {
+  port: { type: 'string', describe: 'Port to bind on 127.0.0.1 (default: an ephemeral port)' },
+  'server-info': { type: 'string', describe: 'Write {"port":<u16>,"pid":<u32>} to FILE once listening' },
+  'http-shutdown': { type: 'boolean', default: false, describe: 'Enable GET /shutdown to exit with code 0' },
+  'upstream-url': { type: 'string', default: DEFAULT_UPSTREAM, describe: 'Absolute http(s) URL to forward requests to' },
+  'max-head-bytes': { type: 'string', default: '65536', describe: 'Largest request head accepted (431 past it)' },
+  'head-timeout': { type: 'string', default: '30', describe: 'Seconds a request head may take to arrive (408 past it)' },
+  'idle-timeout': { type: 'string', default: '120', describe: 'Seconds an idle keep-alive connection stays open' },
+  'max-connections': { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' },
+} as const;
+
+type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
+
+/**
+ * yargs defines the command line, but importing it costs ~55 ms (its help
+ * renderer pulls in string-width, whose Intl.Segmenter loads ICU data), more
+ * than the whole start-up budget. A plainly well-formed command line — known
+ * flags, each at most once, no --help/--version — is read with util.parseArgs
+ * instead; anything else goes to yargs, which prints help, the version, or
+ * the error.
+ */
+function quickParse(argv: string[]): Raw | null {
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (!arg.startsWith('-')) continue;
+    const name = arg.replace(/^--?/, '').split('=')[0]!;
+    if (!(name in FLAGS) || seen.has(name)) return null;
+    seen.add(name);
+  }
+  try {
+    const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
+    return values as Raw;
+  } catch {
+    return null;
+  }
+}
+
+async function yargsParse(argv: string[]): Promise<Raw> {
+  const { default: yargs } = await import('yargs');
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
   const args = yargs(argv)
     .scriptName(NAME)
     .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
-    .option('port', { type: 'string', describe: 'Port to bind on 127.0.0.1 (default: an ephemeral port)' })
-    .option('server-info', { type: 'string', describe: 'Write {"port":<u16>,"pid":<u32>} to FILE once listening' })
-    .option('http-shutdown', { type: 'boolean', default: false, describe: 'Enable GET /shutdown to exit with code 0' })
-    .option('upstream-url', { type: 'string', default: DEFAULT_UPSTREAM, describe: 'Absolute http(s) URL to forward requests to' })
-    .option('max-head-bytes', { type: 'string', default: '65536', describe: 'Largest request head accepted (431 past it)' })
-    .option('head-timeout', { type: 'string', default: '30', describe: 'Seconds a request head may take to arrive (408 past it)' })
-    .option('idle-timeout', { type: 'string', default: '120', describe: 'Seconds an idle keep-alive connection stays open' })
-    .option('max-connections', { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' })
+    .options(FLAGS)
     .strict()
     .version(version)
     .help()
@@ -63,12 +96,17 @@ function parseArgs(argv: string[]): Options {
     .fail((msg, err) => die(`${msg ?? err?.message ?? 'invalid arguments'} (see --help)`, EXIT_USAGE))
     .parseSync();
   if (args.help || args.version) process.exit(0);
-  for (const name of ['port', 'server-info', 'upstream-url'] as const) {
+  for (const name of Object.keys(FLAGS)) {
     if (Array.isArray(args[name])) die(`--${name} given more than once`, EXIT_USAGE);
   }
+  return args as unknown as Raw;
+}
+
+async function readOptions(argv: string[]): Promise<Options> {
+  const args = quickParse(argv) ?? (await yargsParse(argv));
   let upstream: Upstream;
   try {
-    upstream = parseUpstream(args['upstream-url']);
+    upstream = parseUpstream(args['upstream-url'] ?? DEFAULT_UPSTREAM);
   } catch (err) {
     die((err as Error).message, EXIT_USAGE);
   }
@@ -99,7 +137,7 @@ function writeServerInfo(file: string, port: number): void {
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   // A stderr reader that went away (EPIPE) must not turn every log line into
   // an uncaught exception whose report is one more failed write: a busy loop.
   process.stderr.on('error', () => {});
@@ -111,7 +149,7 @@ function main(): void {
     throw err;
   }
   wipeOnExit(wipeKey);
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = await readOptions(process.argv.slice(2));
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
   }
@@ -179,4 +217,4 @@ function main(): void {
   process.on('uncaughtException', (err) => process.stderr.write(`${NAME}: internal error: ${err.name}\n`));
 }
 
-main();
+await main();
