@@ -167,6 +167,10 @@ export class Exchange {
           }
           break;
         case Ev.Error:
+          // The client socket is corked (onData) and fail() destroys it: flush
+          // what this read relayed first, or the client sees a bare close
+          // instead of the response head it was already given.
+          client.uncork();
           return this.fail('upstream_protocol');
       }
       off = step.pos;

@@ -1,0 +1,187 @@
+// The limits, through the CLI flags that set them: head size (431), head
+// timeout (408 and close), keep-alive idle timeout, connection cap; and that
+// no limit ever cuts a healthy stream that outlasts every timeout. Small flag
+// values keep the tests short; each asserts an outcome, never a duration.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { b, request, startProxy, startUpstream, type Proxy, type Upstream } from './support/harness.js';
+import { play } from './support/wire.js';
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('head size: --max-head-bytes', () => {
+  let up: Upstream;
+  let proxy: Proxy;
+  before(async () => {
+    up = await startUpstream();
+    proxy = await startProxy(['--upstream-url', up.url, '--max-head-bytes', '1024']);
+  });
+  after(async () => {
+    await proxy.stop();
+    await up.close();
+  });
+
+  test('a head within the budget is forwarded', async () => {
+    const r = await play(proxy.port, [request('{}', `X-Pad: ${'a'.repeat(800)}\r\n`)], { responses: 1 });
+    assert.deepEqual(r.statuses, [200]);
+  });
+
+  test('a head past the budget gets 431 and a close, and nothing reaches the upstream', async () => {
+    const seen = up.raw.reduce((n, r) => n + r.length, 0);
+    const r = await play(proxy.port, [request('{}', `X-Pad: ${'a'.repeat(2000)}\r\n`)]);
+    assert.deepEqual(r.statuses, [431]);
+    assert.ok(r.closed);
+    assert.equal(up.raw.reduce((n, r) => n + r.length, 0), seen);
+  });
+
+  test('the budget counts bytes, not reads: the same head sent in 64-byte writes also gets 431', async () => {
+    const head = request('{}', `X-Pad: ${'a'.repeat(2000)}\r\n`);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < head.length; i += 64) parts.push(head.subarray(i, i + 64));
+    const r = await play(proxy.port, parts);
+    assert.deepEqual(r.statuses, [431]);
+  });
+
+  test('an endless head without a line end is cut at the budget', async () => {
+    const r = await play(proxy.port, [b(`POST /v1/responses HTTP/1.1\r\nX-A: ${'a'.repeat(4096)}`)]);
+    assert.deepEqual(r.statuses, [431]);
+    assert.ok(r.closed);
+  });
+});
+
+describe('timeouts: --head-timeout and --idle-timeout', () => {
+  let up: Upstream;
+  let proxy: Proxy;
+  before(async () => {
+    up = await startUpstream();
+    proxy = await startProxy(['--upstream-url', up.url, '--head-timeout', '1', '--idle-timeout', '1']);
+  });
+  after(async () => {
+    await proxy.stop();
+    await up.close();
+  });
+
+  test('a head that stalls (slowloris) gets 408 and a close', async () => {
+    const r = await play(proxy.port, [b('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ')], { ms: 10000 });
+    assert.deepEqual(r.statuses, [408]);
+    assert.ok(r.closed);
+  });
+
+  test('a head dripping one byte at a time past the deadline still gets 408', async () => {
+    const sock = net.connect(proxy.port, '127.0.0.1');
+    let data = '';
+    sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
+    sock.on('error', () => {});
+    const closed = new Promise<void>((r) => sock.on('close', () => r()));
+    const head = 'POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: abcdefghijklmnopqrstuvwxyz\r\n';
+    for (let i = 0; i < head.length && !sock.destroyed; i++) {
+      sock.write(head[i]!);
+      await pause(100);
+    }
+    await Promise.race([closed, pause(10000)]);
+    sock.destroy();
+    assert.match(data, /^HTTP\/1\.1 408 /);
+  });
+
+  test('a connection that never sends a byte is closed quietly', async () => {
+    const r = await play(proxy.port, [], { ms: 10000 });
+    assert.ok(r.closed);
+    assert.equal(r.data.length, 0);
+  });
+
+  test('an idle keep-alive connection is closed after its answer', async () => {
+    const r = await play(proxy.port, [request()], { ms: 10000 });
+    assert.deepEqual(r.statuses, [200]);
+    assert.ok(r.closed, 'closed by the idle timeout');
+  });
+
+  test('a request body that trickles in for longer than both timeouts is not cut', async () => {
+    const body = '{"model":"m","input":"slow upload"}';
+    const head = b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`);
+    const sock = net.connect(proxy.port, '127.0.0.1');
+    let data = '';
+    sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
+    sock.on('error', () => {});
+    await new Promise((r) => sock.on('connect', r));
+    sock.write(head);
+    for (let i = 0; i < body.length; i += 5) {
+      await pause(150);
+      sock.write(body.slice(i, i + 5));
+    }
+    for (let i = 0; i < 100 && !data.includes('{"ok":true}'); i++) await pause(50);
+    sock.destroy();
+    assert.match(data, /^HTTP\/1\.1 200 /);
+    assert.equal(up.received.at(-1)!.body.toString(), body);
+  });
+});
+
+describe('a healthy long stream outlasts every timeout', () => {
+  let up: Upstream;
+  let proxy: Proxy;
+  const EVENTS = 12;
+  before(async () => {
+    // One SSE event every 250 ms: the stream lasts three times the timeouts.
+    up = await startUpstream((_req, sock) => {
+      sock.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+      let n = 0;
+      const tick = setInterval(() => {
+        if (sock.destroyed) return clearInterval(tick);
+        const ev = `data: {"n":${n}}\n\n`;
+        sock.write(`${ev.length.toString(16)}\r\n${ev}\r\n`);
+        if (++n === EVENTS) {
+          clearInterval(tick);
+          sock.write('0\r\n\r\n');
+        }
+      }, 250);
+    });
+    proxy = await startProxy(['--upstream-url', up.url, '--head-timeout', '1', '--idle-timeout', '1']);
+  });
+  after(async () => {
+    await proxy.stop();
+    await up.close();
+  });
+
+  test('every event arrives and the response ends at its last chunk', async () => {
+    const r = await play(proxy.port, [request()], { ms: 15000 });
+    const text = r.data.toString('latin1');
+    for (let n = 0; n < EVENTS; n++) assert.ok(text.includes(`data: {"n":${n}}`), `event ${n}`);
+    assert.ok(text.endsWith('0\r\n\r\n'));
+  });
+});
+
+describe('connection cap: --max-connections', () => {
+  let up: Upstream;
+  let proxy: Proxy;
+  before(async () => {
+    up = await startUpstream();
+    proxy = await startProxy(['--upstream-url', up.url, '--max-connections', '3']);
+  });
+  after(async () => {
+    await proxy.stop();
+    await up.close();
+  });
+
+  test('past the cap a new connection is closed at once; the process keeps serving', async () => {
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect(proxy.port, '127.0.0.1');
+      s.on('error', () => {});
+      await new Promise((r) => s.on('connect', r));
+      held.push(s);
+    }
+    // The listen queue is first in, first out: the fourth is accepted after the three.
+    const ok = await play(proxy.port, [request()], { ms: 5000 });
+    assert.ok(ok.closed, 'the fourth connection was closed');
+    assert.equal(ok.data.length, 0, 'without an answer');
+    for (const s of held) s.destroy();
+    // The process is healthy and the slots come back.
+    let served: number[] = [];
+    for (let i = 0; i < 50 && served[0] !== 200; i++) {
+      await pause(20);
+      served = (await play(proxy.port, [request()], { responses: 1, ms: 5000 })).statuses;
+    }
+    assert.deepEqual(served, [200]);
+    assert.equal(proxy.proc.exitCode, null);
+  });
+});
