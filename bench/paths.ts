@@ -83,6 +83,15 @@ export function original(bin: string | null, why: string): Path {
   };
 }
 
+/** The floor for any Node relay: bench/pipe-proxy.ts. */
+export function nodePipe(): Path {
+  return {
+    name: 'node-pipe',
+    start: (env) =>
+      startWithInfo(env, 'pipe', process.execPath, [join(env.root, 'dist/bench/pipe-proxy.js'), '--upstream-url', upstreamUrl(env, 'http')], {}),
+  };
+}
+
 export function naive(): Path {
   return {
     name: 'naive-node',

@@ -79,13 +79,14 @@ export function readServerInfo(file: string): { port: number; pid?: number } | n
 // after the parenthesised command name, which may itself contain spaces.
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
 
-export function cpuSeconds(pid: number): number {
+/** User and system CPU seconds used so far. */
+export function cpuSeconds(pid: number): { user: number; sys: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
   } catch {
-    return NaN;
+    return { user: NaN, sys: NaN };
   }
 }
 

@@ -14,14 +14,14 @@ export interface Results {
   startup: Record<string, { medianMs: number; minMs: number; runs: number[] }>;
   sse: { scenario: string; c: number; path: string; delayMs: Dist; ttfbMs: Dist; streams: number; errors: number; firstError: string | null }[];
   json: { path: string; ttfbMs: Dist }[];
-  bulk: { path: string; MBps: number; ratioToDirect: number; cpuSecondsPerGB: number | null; peakMB: number | null; errors: number }[];
+  bulk: { path: string; MBps: number; ratioToDirect: number; cpuSecondsPerGB: number | null; userSecondsPerGB: number | null; peakMB: number | null; errors: number }[];
   rss: { path: string; block: string; peakMB: number }[];
   /** One c=1 stream of the 200 × 10 ms scenario per path. */
   timeline: Record<string, { arrivalMs: number[]; delayMs: number[] }>;
   durationS?: number;
 }
 
-const ORDER = ['direct', 'relay-http', 'relay-https', 'original', 'nginx', 'naive-node'];
+const ORDER = ['direct', 'relay-http', 'relay-https', 'original', 'nginx', 'naive-node', 'node-pipe'];
 const byOrder = (a: string, b: string) => ORDER.indexOf(a) - ORDER.indexOf(b);
 
 export function writeReport(dir: string, r: Results): string[] {
@@ -113,11 +113,11 @@ function markdown(r: Results): string {
   out.push('');
 
   out.push('## Small JSON POST, bulk download, memory', '');
-  out.push('| path | TTFB p50 / p99 (ms) | bulk MB/s | × direct | CPU s per GB | peak RSS in bulk (MB) | failed downloads |', '|---|---|---|---|---|---|---|');
+  out.push('| path | TTFB p50 / p99 (ms) | bulk MB/s | × direct | CPU s per GB (of it user) | peak RSS in bulk (MB) | failed downloads |', '|---|---|---|---|---|---|---|');
   for (const p of paths) {
     const j = r.json.find((x) => x.path === p);
     const b = r.bulk.find((x) => x.path === p);
-    out.push(`| ${p} | ${j ? `${f(j.ttfbMs.p50, 3)} / ${f(j.ttfbMs.p99, 3)}` : '–'} | ${f(b?.MBps, 0)} | ${f(b?.ratioToDirect)} | ${f(b?.cpuSecondsPerGB)} | ${f(b?.peakMB, 1)} | ${b?.errors ?? '–'} |`);
+    out.push(`| ${p} | ${j ? `${f(j.ttfbMs.p50, 3)} / ${f(j.ttfbMs.p99, 3)}` : '–'} | ${f(b?.MBps, 0)} | ${f(b?.ratioToDirect)} | ${f(b?.cpuSecondsPerGB)} (${f(b?.userSecondsPerGB)}) | ${f(b?.peakMB, 1)} | ${b?.errors ?? '–'} |`);
   }
   out.push('', '![Event arrival timeline](timeline.svg)', '');
   return out.join('\n');
@@ -166,6 +166,7 @@ const COLORS: Record<string, string> = {
   original: '#d62728',
   nginx: '#2ca02c',
   'naive-node': '#9467bd',
+  'node-pipe': '#ff7f0e',
 };
 
 function svg(r: Results): string {
@@ -215,7 +216,7 @@ function svg(r: Results): string {
   lanes.forEach((p, li) => {
     const pts = r.timeline[p]!.delayMs.map((ms, i) => `${xi(i).toFixed(1)},${y2(ms).toFixed(1)}`).join(' ');
     parts.push(`<polyline points="${pts}" fill="none" stroke="${COLORS[p] ?? '#555'}" stroke-width="1.2"/>`);
-    const lx = left + 10 + li * 135;
+    const lx = left + 10 + li * 118;
     parts.push(`<rect x="${lx}" y="${top2 + h2 + 26}" width="12" height="4" fill="${COLORS[p] ?? '#555'}"/>`);
     text(lx + 16, top2 + h2 + 32, p, 'font-size="11"');
   });

@@ -3,10 +3,11 @@
 // reported, never asserted.
 //
 // Flags (for short runs while developing; the committed results use none):
-//   --quick            one round at concurrency 1, a 50 MB download
+//   --quick            one round, concurrency 1 unless --concurrency says, a 50 MB download
 //   --paths=a,b        only these paths (direct is always kept)
 //   --concurrency=1,50 only these concurrency levels
 //   --profile          run the relays under --cpu-prof (profiles land in bench/.cache/prof)
+//   --only=sse,json,bulk  only these measurement sections
 //   --report-only      rewrite results.md and timeline.svg from results.json, measuring nothing
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -18,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Response } from './client.js';
-import { fetchOriginal, findNginx, makeTls, naive, nginx, original, relay, type Env, type Path, type Running } from './paths.js';
+import { fetchOriginal, findNginx, makeTls, naive, nginx, nodePipe, original, relay, type Env, type Path, type Running } from './paths.js';
 import { cpuSeconds, launch, peakRssMB, resetPeak, stop, stopAll, waitFor } from './procs.js';
 import { writeReport, type Results } from './report.js';
 import { dist, median } from './stats.js';
@@ -29,10 +30,12 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}`)
 const has = (name: string) => process.argv.includes(`--${name}`);
 const quick = has('quick');
 const profile = has('profile');
+const only = arg('only')?.split(',');
+const section = (name: string) => !only || only.includes(name);
 
 const PLAN = {
   startupRuns: quick ? 2 : 5,
-  rounds: quick ? { 1: 1 } : ({ 1: 3, 50: 2, 200: 1 } as Record<number, number>),
+  rounds: (quick ? { 1: 1, 50: 1, 200: 1 } : { 1: 3, 50: 1, 200: 1 }) as Record<number, number>,
   jsonRounds: quick ? 1 : 3,
   jsonPerRound: quick ? 20 : 50,
   bulkBytes: quick ? 50e6 : 200e6,
@@ -79,7 +82,7 @@ async function main() {
   const ngx = findNginx();
   const wanted = arg('paths')?.split(',');
   const direct: Path = { name: 'direct', start: async (env) => ({ port: env.upstream.http, proc: null, startupMs: 0 }) };
-  const all = [direct, relay('http'), relay('https'), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive()];
+  const all = [direct, relay('http'), relay('https'), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe()];
   const paths = all.filter((p) => p.name === 'direct' || !wanted || wanted.includes(p.name));
   for (const p of paths.filter((p) => p.skip)) {
     results.skipped.push({ path: p.name, why: p.skip! });
@@ -135,7 +138,7 @@ async function main() {
   }
 
   // SSE: per-event delay at each concurrency.
-  const levels = (arg('concurrency')?.split(',').map(Number) ?? [1, 50, 200]).filter((c) => PLAN.rounds[c]);
+  const levels = (arg('concurrency')?.split(',').map(Number) ?? (quick ? [1] : [1, 50, 200])).filter((c) => PLAN.rounds[c] && section('sse'));
   for (const c of levels) {
     for (const name of Object.keys(SCENARIOS) as ScenarioName[]) {
       const block = `${name} c=${c}`;
@@ -184,7 +187,7 @@ async function main() {
 
   // Small JSON: time to first byte, a fresh connection each time, as Codex's retries open them.
   const jsonTtfb = new Map<string, number[]>();
-  for (let round = 0; round < PLAN.jsonRounds && !overBudget(); round++) {
+  for (let round = 0; round < PLAN.jsonRounds && section('json') && !overBudget(); round++) {
     for (const l of rotate(live, round)) {
       const t = jsonTtfb.get(l.path.name) ?? [];
       for (let i = 0; i < PLAN.jsonPerRound; i++) {
@@ -199,16 +202,17 @@ async function main() {
 
   // Bulk: one long download per path per round; the relay's CPU is read from /proc around it.
   for (const l of live) if (l.run.proc) resetPeak(l.run.proc.pid);
-  const bulk = new Map<string, { bytes: number; seconds: number; cpu: number; errors: number }>();
-  for (let round = 0; round < PLAN.bulkRounds && !overBudget(); round++) {
+  const bulk = new Map<string, { bytes: number; seconds: number; user: number; sys: number; errors: number }>();
+  for (let round = 0; round < PLAN.bulkRounds && section('bulk') && !overBudget(); round++) {
     for (const l of rotate(live, round)) {
-      const cpu0 = l.run.proc ? cpuSeconds(l.run.proc.pid) : 0;
+      const cpu0 = l.run.proc ? cpuSeconds(l.run.proc.pid) : { user: 0, sys: 0 };
       const r = await request({ port: l.run.port, body: body({ kind: 'bulk', bytes: PLAN.bulkBytes }), sse: false, timeoutMs: 90_000, ...auth(l.path, key) });
-      const cpu = l.run.proc ? cpuSeconds(l.run.proc.pid) - cpu0 : 0;
-      const b = bulk.get(l.path.name) ?? { bytes: 0, seconds: 0, cpu: 0, errors: 0 };
+      const cpu1 = l.run.proc ? cpuSeconds(l.run.proc.pid) : { user: 0, sys: 0 };
+      const b = bulk.get(l.path.name) ?? { bytes: 0, seconds: 0, user: 0, sys: 0, errors: 0 };
       b.bytes += r.bodyBytes;
       b.seconds += (r.totalMs - r.ttfbMs) / 1000;
-      b.cpu += cpu;
+      b.user += cpu1.user - cpu0.user;
+      b.sys += cpu1.sys - cpu0.sys;
       if (r.error || r.bodyBytes !== PLAN.bulkBytes) b.errors++;
       bulk.set(l.path.name, b);
       await sleep(100);
@@ -222,7 +226,8 @@ async function main() {
       path,
       MBps: mbps,
       ratioToDirect: mbps / directMBps,
-      cpuSecondsPerGB: l.run.proc ? b.cpu / (b.bytes / 1e9) : null,
+      cpuSecondsPerGB: l.run.proc ? (b.user + b.sys) / (b.bytes / 1e9) : null,
+      userSecondsPerGB: l.run.proc ? b.user / (b.bytes / 1e9) : null,
       peakMB: l.run.proc ? peakRssMB(l.run.proc.pid) : null,
       errors: b.errors,
     });
