@@ -62,7 +62,7 @@ function rss200(r: Results, path: string) {
 }
 
 function markdown(r: Results): string {
-  const paths = [...new Set(r.sse.map((s) => s.path).concat(r.bulk.map((b) => b.path)))].sort(byOrder);
+  const paths = [...new Set([...r.sse, ...r.bulk, ...r.json].map((x) => x.path))].sort(byOrder);
   const m = r.machine;
   const out: string[] = [];
   out.push('# Streaming benchmark', '');
@@ -84,9 +84,10 @@ function markdown(r: Results): string {
     const a1 = addedDelay(r, 'sse10', 1, p);
     const b = r.bulk.find((x) => x.path === p);
     const st = r.startup[p];
+    const base = p === 'direct';
     out.push(
-      `| ${p} | ${a1 ? `${f(a1.p50, 3)} / ${f(a1.p99, 3)}` : '–'} | ${f(addedDelay(r, 'sse10', 50, p)?.p99, 3)} | ${f(addedDelay(r, 'sse10', 200, p)?.p99, 3)} ` +
-        `| ${f(addedTtfb(r, p), 3)} | ${b ? `${f(b.MBps, 0)} (${f(b.ratioToDirect)}×)` : '–'} | ${f(b?.cpuSecondsPerGB)} | ${f(rss200(r, p), 1)} | ${f(st?.medianMs, 1)} |`,
+      `| ${p} | ${base ? 'baseline' : a1 ? `${f(a1.p50, 3)} / ${f(a1.p99, 3)}` : '–'} | ${base ? 'baseline' : f(addedDelay(r, 'sse10', 50, p)?.p99, 3)} ` +
+        `| ${base ? 'baseline' : f(addedDelay(r, 'sse10', 200, p)?.p99, 3)} | ${base ? 'baseline' : f(addedTtfb(r, p), 3)} | ${b ? `${f(b.MBps, 0)} (${f(b.ratioToDirect)}×)` : '–'} | ${f(b?.cpuSecondsPerGB)} | ${f(rss200(r, p), 1)} | ${f(st?.medianMs, 1)} |`,
     );
   }
   const bare = r.startup['node -e 0'];
