@@ -15,18 +15,18 @@ export type Verdict =
 const PROTECTED = new Set(['host', 'authorization', 'upgrade', 'content-length', 'transfer-encoding']);
 
 export function admit(h: RequestHead, shutdownEnabled: boolean): Verdict {
-  const framing = checkFraming(h);
-  if (framing !== 'ok' && framing !== 'none') return { kind: 'reject', error: framing };
-
-  const isGet = bytesAre(h.buf, h.method, 'GET');
-  if (shutdownEnabled && isGet && bytesAre(h.buf, h.target, '/shutdown')) return { kind: 'shutdown' };
+  // What is not POST /v1/responses is refused first, whatever else is wrong
+  // with it: it is never forwarded and its body never read, so its framing
+  // cannot matter, and the answer a client gets is the one that tells it why.
+  if (shutdownEnabled && bytesAre(h.buf, h.method, 'GET') && bytesAre(h.buf, h.target, '/shutdown')) return { kind: 'shutdown' };
   if (!bytesAre(h.buf, h.method, 'POST') || !bytesAre(h.buf, h.target, '/v1/responses')) {
     return { kind: 'reject', error: 'forbidden' };
   }
+  const framing = checkFraming(h);
+  if (framing === 'ok') return { kind: 'forward' };
   // RFC 9112 §6.3 rule 7 gives such a request an empty body; a Responses call
   // always has one, so the client has most likely lost its framing.
-  if (framing === 'none') return { kind: 'reject', error: 'length_required' };
-  return { kind: 'forward' };
+  return { kind: 'reject', error: framing === 'none' ? 'length_required' : framing };
 }
 
 // RFC 9112 §3.2 with RFC 3986 §3.2.2-3.2.3: uri-host [ ":" port ]. The
