@@ -224,11 +224,21 @@ export interface RawResult {
   closed: boolean;
 }
 
+export interface ExchangeOptions {
+  /** Stop collecting once this holds; without `quiet`, not holding within `ms` is an error. */
+  until?: (data: Buffer) => boolean;
+  ms?: number;
+  /** Half-close after the last part. */
+  end?: boolean;
+  /** On timeout, resolve with what arrived instead of rejecting. */
+  quiet?: boolean;
+}
+
 /**
  * Sends `parts` as separate writes (each flushed before the next) and collects
  * the reply until the proxy closes, or `until(data)` holds, or `ms` passes.
  */
-export function rawExchange(port: number, parts: Buffer[], opts: { until?: (data: Buffer) => boolean; ms?: number } = {}): Promise<RawResult> {
+export function rawExchange(port: number, parts: Buffer[], opts: ExchangeOptions = {}): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
     sock.setNoDelay(true);
@@ -242,7 +252,7 @@ export function rawExchange(port: number, parts: Buffer[], opts: { until?: (data
       const m = /^HTTP\/1\.1 (\d{3})/.exec(data.toString('latin1', 0, 12));
       resolve({ data, status: m ? Number(m[1]) : 0, closed });
     };
-    const timer = setTimeout(() => (opts.until ? reject(new Error(`no complete reply within ${opts.ms ?? 10000} ms: ${JSON.stringify(data.toString('latin1'))}`)) : finish(false)), opts.ms ?? 10000);
+    const timer = setTimeout(() => (opts.until && !opts.quiet ? reject(new Error(`no complete reply within ${opts.ms ?? 10000} ms: ${JSON.stringify(data.toString('latin1'))}`)) : finish(false)), opts.ms ?? 10000);
     sock.on('data', (d: Buffer) => {
       data = Buffer.concat([data, d]);
       if (opts.until?.(data)) finish(false);
@@ -251,11 +261,12 @@ export function rawExchange(port: number, parts: Buffer[], opts: { until?: (data
     sock.on('error', () => {});
     sock.on('connect', async () => {
       for (const p of parts) {
-        if (done) return;
+        if (done || sock.destroyed) return;
         await new Promise<void>((r) => sock.write(p, () => r()));
         // Let the proxy read each part on its own.
         await new Promise((r) => setImmediate(r));
       }
+      if (opts.end && !sock.destroyed) sock.end();
     });
   });
 }

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { createRelayServer } from '../../src/accept.js';
 import { requestPrefix } from '../../src/rewrite.js';
 import { parseUpstream, Pool } from '../../src/upstream.js';
-import { KEY } from './harness.js';
+import { KEY, rawExchange } from './harness.js';
 
 export interface Played {
   data: Buffer;
@@ -22,35 +22,15 @@ export interface Played {
  * complete responses arrived, or `ms` passed (never throws on timeout: the
  * caller asserts on what arrived).
  */
-export function play(port: number, parts: Buffer[], opts: { end?: boolean; responses?: number; ms?: number } = {}): Promise<Played> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.setNoDelay(true);
-    let data = Buffer.alloc(0);
-    let done = false;
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve({ data, statuses: responses(data).map((r) => r.status), closed });
-    };
-    const timer = setTimeout(() => finish(false), opts.ms ?? 5000);
-    sock.on('data', (d: Buffer) => {
-      data = Buffer.concat([data, d]);
-      if (opts.responses !== undefined && responses(data).length >= opts.responses) finish(false);
-    });
-    sock.on('close', () => finish(true));
-    sock.on('error', () => {});
-    sock.on('connect', async () => {
-      for (const p of parts) {
-        if (done || sock.destroyed) return;
-        await new Promise<void>((r) => sock.write(p, () => r()));
-        await new Promise((r) => setImmediate(r));
-      }
-      if (opts.end && !sock.destroyed) sock.end();
-    });
+export async function play(port: number, parts: Buffer[], opts: { end?: boolean; responses?: number; ms?: number } = {}): Promise<Played> {
+  const want = opts.responses;
+  const r = await rawExchange(port, parts, {
+    ms: opts.ms ?? 5000,
+    quiet: true,
+    ...(opts.end ? { end: true } : {}),
+    ...(want !== undefined ? { until: (d: Buffer) => responses(d).length >= want } : {}),
   });
+  return { data: r.data, statuses: responses(r.data).map((x) => x.status), closed: r.closed };
 }
 
 /** Complete Content-Length-framed responses at the start of `data` (1xx and no-length count as empty). */
