@@ -8,6 +8,7 @@ export interface Results {
   date: string;
   command: string;
   machine: { cpu: string; cores: number; memGB: number; kernel: string; node: string; loadavg: number[] };
+  relayCommit?: string;
   plan: object;
   notes: string[];
   skipped: { path: string; why: string }[];
@@ -67,7 +68,7 @@ function markdown(r: Results): string {
   const out: string[] = [];
   out.push('# Streaming benchmark', '');
   out.push(
-    `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\` (${f(r.durationS ?? NaN, 0)} s) on ${m.cpu}, ` +
+    `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC at commit ${r.relayCommit ?? 'unknown'} with \`${r.command}\` (${f(r.durationS ?? NaN, 0)} s) on ${m.cpu}, ` +
       `${m.cores} cores, ${m.memGB} GB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadavg.join(' ')} at start; loopback only. ` +
       'Delays are arrival minus send time on one monotonic clock; "added" is the path\'s percentile minus direct\'s in the same run. ' +
       'Bulk is one 200 MB download at a time; CPU and peak RSS are read from /proc for the proxy process.',

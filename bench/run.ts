@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Response } from './client.js';
 import { fetchOriginal, findNginx, makeTls, naive, nginx, nodePipe, original, relay, type Env, type Path, type Running } from './paths.js';
-import { cpuSeconds, launch, peakRssMB, resetPeak, stop, stopAll, waitFor } from './procs.js';
+import { cpuSeconds, launch, peakRssMB, resetPeak, run, stop, stopAll, waitFor } from './procs.js';
 import { writeReport, type Results } from './report.js';
 import { dist, median } from './stats.js';
 
@@ -65,6 +65,7 @@ async function main() {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.slice(2).length ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
     machine: machine(),
+    relayCommit: relayCommit(),
     plan: { ...PLAN, scenarios: SCENARIOS },
     notes: [],
     skipped: [],
@@ -281,6 +282,13 @@ function timeline(r: Response) {
 
 function fmt(n: number) {
   return Number.isFinite(n) ? n.toFixed(3) : '-';
+}
+
+/** The commit the relay was built from, marked when src/ has uncommitted changes. */
+function relayCommit() {
+  const head = run('git', ['rev-parse', '--short', 'HEAD'], 5000, root);
+  const dirty = run('git', ['status', '--porcelain', '--', 'src'], 5000, root);
+  return head.ok ? head.out + (dirty.out ? '+uncommitted src/' : '') : 'unknown';
 }
 
 function machine() {
