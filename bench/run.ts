@@ -2,7 +2,8 @@
 // so that drift on a shared machine falls on all paths alike. Numbers are
 // reported, never asserted.
 //
-// Flags (for short runs while developing; the committed results use none):
+// Flags (for short runs while developing; the committed results use none, and
+// a run with any of the first five writes to bench/.cache/results/ instead):
 //   --quick            one round, concurrency 1 unless --concurrency says, a 50 MB download
 //   --paths=a,b        only these paths (direct is always kept)
 //   --concurrency=1,50 only these concurrency levels
@@ -306,9 +307,12 @@ function machine() {
   };
 }
 
-const resultsDir = join(root, 'bench', 'results');
+// Only a plain run may replace the committed results; a partial one writes to the cache.
+const partial = ['quick', 'paths', 'only', 'concurrency', 'profile'].some((n) => process.argv.some((a) => a.startsWith(`--${n}`)));
+const resultsDir = partial ? join(cache, 'results') : join(root, 'bench', 'results');
 if (has('report-only')) {
-  writeReport(resultsDir, JSON.parse(readFileSync(join(resultsDir, 'results.json'), 'utf8')) as Results);
+  const dir = join(root, 'bench', 'results');
+  writeReport(dir, JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results);
   process.exit(0);
 }
 const onSignal = () => void stopAll().finally(() => process.exit(130));
