@@ -59,9 +59,22 @@ interface Live {
   run: Running;
 }
 
+// The benchmark's own throw-away key: the relays must inject it, direct sends it.
+const KEY = `bench_${randomBytes(12).toString('hex')}`;
+
+/** One request on a path; `bench` is the scenario the upstream plays. */
+function send(l: Live, bench: object, sse: boolean, timeoutMs: number): Promise<Response> {
+  return request({
+    port: l.run.port,
+    body: JSON.stringify({ model: 'bench', stream: true, bench }),
+    sse,
+    timeoutMs,
+    ...(l.path.name === 'direct' ? { authorization: `Bearer ${KEY}` } : {}),
+  });
+}
+
 async function main() {
   mkdirSync(cache, { recursive: true });
-  const key = `bench_${randomBytes(12).toString('hex')}`;
   const results: Results = {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.slice(2).length ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
@@ -77,56 +90,36 @@ async function main() {
     rss: [],
     timeline: {},
   };
-  const note = (line: string) => (log(line), results.notes.push(line));
+  const skip = (path: string, why: string) => (log(`SKIP ${path}: ${why}`), results.skipped.push({ path, why }));
 
-  // The peers.
   const orig = fetchOriginal(cache);
   const ngx = findNginx();
   const wanted = arg('paths')?.split(',');
   const direct: Path = { name: 'direct', start: async (env) => ({ port: env.upstream.http, proc: null, startupMs: 0 }) };
   const all = [direct, relay('http'), relay('https'), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe()];
   const paths = all.filter((p) => p.name === 'direct' || !wanted || wanted.includes(p.name));
-  for (const p of paths.filter((p) => p.skip)) {
-    results.skipped.push({ path: p.name, why: p.skip! });
-    log(`SKIP ${p.name}: ${p.skip}`);
-  }
+  for (const p of paths) if (p.skip) skip(p.name, p.skip);
+  const usable = paths.filter((p) => !p.skip);
 
-  // The upstream.
   const tls = makeTls(cache);
-  const up = launch(process.execPath, [join(root, 'dist/bench/upstream.js'), tls.cert, tls.key], { env: { ...process.env, BENCH_KEY: key } });
+  const up = launch(process.execPath, [join(root, 'dist/bench/upstream.js'), tls.cert, tls.key], { env: { ...process.env, BENCH_KEY: KEY } });
   const [line] = (await Promise.race([once(createInterface({ input: up.child.stdout! }), 'line'), sleep(10_000, [''])])) as string[];
   if (!line) throw new Error(`the fake upstream did not start: ${up.stderr()}`);
-  const env: Env = { root, cache, key, upstream: JSON.parse(line) as Env['upstream'], tls };
+  const env: Env = { root, cache, key: KEY, upstream: JSON.parse(line) as Env['upstream'], tls };
 
-  // Start-up, next to a bare `node -e 0`, each measured a few times, interleaved.
-  const startable = paths.filter((p) => !p.skip && p.name !== 'direct');
-  const startup: Record<string, number[]> = { 'node -e 0': [] };
-  for (let i = 0; i < PLAN.startupRuns; i++) {
-    startup['node -e 0']!.push(await bareNode());
-    for (const p of startable) {
-      try {
-        const r = await p.start(env);
-        (startup[p.name] ??= []).push(r.startupMs);
-        await stop(r.proc!);
-      } catch (err) {
-        if (i === 0) log(`start-up of ${p.name} failed: ${(err as Error).message}`);
-      }
-    }
-  }
-  for (const [name, runs] of Object.entries(startup)) results.startup[name] = { medianMs: median(runs), minMs: Math.min(...runs), runs };
+  results.startup = await measureStartup(env, usable.filter((p) => p.name !== 'direct'));
 
-  // Start every path once for the measurements, and check it relays.
+  // Start every path once for the measurements, and check that it relays.
   if (profile) env.profileDir = join(cache, 'prof');
   const live: Live[] = [];
-  for (const p of paths.filter((p) => !p.skip)) {
+  for (const path of usable) {
     try {
-      const run = await p.start(env);
-      const check = await request({ port: run.port, body: body({ kind: 'json' }), sse: false, timeoutMs: 5000, ...auth(p, key) });
+      const l = { path, run: await path.start(env) };
+      const check = await send(l, { kind: 'json' }, false, 5000);
       if (check.status !== 200) throw new Error(`a small POST got status ${check.status} ${check.error ?? ''}`);
-      live.push({ path: p, run });
+      live.push(l);
     } catch (err) {
-      results.skipped.push({ path: p.name, why: (err as Error).message });
-      log(`SKIP ${p.name}: ${(err as Error).message}`);
+      skip(path.name, (err as Error).message);
     }
   }
   if (!live.some((l) => l.path.name === 'direct')) throw new Error('the direct path does not work; nothing to compare with');
@@ -134,82 +127,102 @@ async function main() {
 
   // Warm-up: JIT, pools and TLS sessions, so the first measured round is not the cold one.
   for (const l of live) {
-    for (let i = 0; i < 20; i++) await request({ port: l.run.port, body: body({ kind: 'json' }), sse: false, timeoutMs: 5000, ...auth(l.path, key) });
-    await request({ port: l.run.port, body: body({ ...SCENARIOS.sse10, events: 50, intervalMs: 1 }), sse: true, timeoutMs: 10_000, ...auth(l.path, key) });
-    await request({ port: l.run.port, body: body({ kind: 'bulk', bytes: 20e6 }), sse: false, timeoutMs: 30_000, ...auth(l.path, key) });
+    for (let i = 0; i < 20; i++) await send(l, { kind: 'json' }, false, 5000);
+    await send(l, { ...SCENARIOS.sse10, events: 50, intervalMs: 1 }, true, 10_000);
+    await send(l, { kind: 'bulk', bytes: 20e6 }, false, 30_000);
   }
 
-  // SSE: per-event delay at each concurrency.
-  const levels = (arg('concurrency')?.split(',').map(Number) ?? (quick ? [1] : [1, 50, 200])).filter((c) => PLAN.rounds[c] && section('sse'));
+  if (section('sse')) await measureSse(live, results);
+  if (section('json')) await measureJson(live, results);
+  if (section('bulk')) await measureBulk(live, results);
+
+  for (const l of live) if (l.run.proc) await stopPath(l);
+  await stop(up);
+  results.durationS = (Date.now() - t0) / 1000;
+  log(`wrote ${writeReport(resultsDir, results).join(', ')}`);
+}
+
+/** Spawn until the server-info file exists, a few times each, interleaved, next to a bare `node -e 0`. */
+async function measureStartup(env: Env, paths: Path[]): Promise<Results['startup']> {
+  const runs: Record<string, number[]> = { 'node -e 0': [] };
+  for (let i = 0; i < PLAN.startupRuns; i++) {
+    runs['node -e 0']!.push(await bareNode());
+    for (const p of paths) {
+      try {
+        const r = await p.start(env);
+        (runs[p.name] ??= []).push(r.startupMs);
+        await stop(r.proc!);
+      } catch (err) {
+        if (i === 0) log(`start-up of ${p.name} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(runs).map(([name, ms]) => [name, { medianMs: median(ms), minMs: Math.min(...ms), runs: ms }]));
+}
+
+/** Per-event delay for each SSE scenario at each concurrency; peak RSS per block. */
+async function measureSse(live: Live[], results: Results) {
+  const levels = (arg('concurrency')?.split(',').map(Number) ?? (quick ? [1] : [1, 50, 200])).filter((c) => PLAN.rounds[c]);
   for (const c of levels) {
     for (const name of Object.keys(SCENARIOS) as ScenarioName[]) {
+      const s = SCENARIOS[name];
       const block = `${name} c=${c}`;
       for (const l of live) if (l.run.proc) resetPeak(l.run.proc.pid);
-      const delays = new Map<string, number[]>();
-      const errors = new Map<string, string[]>();
-      const ttfb = new Map<string, number[]>();
-      for (let round = 0; round < PLAN.rounds[c]!; round++) {
+      const got = new Map<string, { delays: number[]; ttfb: number[]; errors: string[] }>();
+      for (let round = 0; round < PLAN.rounds[c]! && !overBudget(); round++) {
         for (const l of rotate(live, round)) {
-          if (overBudget()) break;
-          const s = SCENARIOS[name];
-          const res = await Promise.all(
-            Array.from({ length: c }, () =>
-              request({ port: l.run.port, body: body(s), sse: true, timeoutMs: s.events * s.intervalMs + 15_000, ...auth(l.path, key) }),
-            ),
-          );
-          const d = delays.get(l.path.name) ?? [];
-          const e = errors.get(l.path.name) ?? [];
-          const f = ttfb.get(l.path.name) ?? [];
+          const res = await Promise.all(Array.from({ length: c }, () => send(l, s, true, s.events * s.intervalMs + 15_000)));
+          const g = got.get(l.path.name) ?? { delays: [], ttfb: [], errors: [] };
           for (const r of res) {
             const problem = r.error ?? (r.status !== 200 ? `status ${r.status}` : r.events.length !== s.events ? `${r.events.length}/${s.events} events` : null);
-            if (problem) e.push(problem);
-            f.push(r.ttfbMs);
-            for (const ev of r.events) d.push(Number(ev.arrived - ev.sent) / 1e6);
+            if (problem) g.errors.push(problem);
+            g.ttfb.push(r.ttfbMs);
+            for (const ev of r.events) g.delays.push(Number(ev.arrived - ev.sent) / 1e6);
           }
-          if (name === 'sse10' && c === 1 && !results.timeline[l.path.name] && !res[0]!.error) {
-            results.timeline[l.path.name] = timeline(res[0]!);
-          }
-          delays.set(l.path.name, d);
-          errors.set(l.path.name, e);
-          ttfb.set(l.path.name, f);
+          got.set(l.path.name, g);
+          if (name === 'sse10' && c === 1 && !results.timeline[l.path.name] && !res[0]!.error) results.timeline[l.path.name] = timeline(res[0]!);
           await sleep(50);
         }
       }
       for (const l of live) {
-        const d = delays.get(l.path.name);
-        if (!d) continue;
-        const e = errors.get(l.path.name)!;
-        results.sse.push({ scenario: name, c, path: l.path.name, delayMs: dist(d), ttfbMs: dist(ttfb.get(l.path.name)!), streams: ttfb.get(l.path.name)!.length, errors: e.length, firstError: e[0] ?? null });
+        const g = got.get(l.path.name);
+        if (!g) continue;
+        results.sse.push({ scenario: name, c, path: l.path.name, delayMs: dist(g.delays), ttfbMs: dist(g.ttfb), streams: g.ttfb.length, errors: g.errors.length, firstError: g.errors[0] ?? null });
         if (l.run.proc) results.rss.push({ path: l.path.name, block, peakMB: peakRssMB(l.run.proc.pid) });
       }
-      log(`${block}: ${live.map((l) => `${l.path.name} p50=${fmt(dist(delays.get(l.path.name) ?? []).p50)}ms`).join(', ')}`);
-      if (overBudget()) note(`time budget reached during ${block}: later rounds were skipped`);
+      log(`${block}: ${[...got].map(([p, g]) => `${p} p50=${fmt(dist(g.delays).p50)}ms`).join(', ')}`);
+      if (overBudget()) note(results, `time budget reached during ${block}: later rounds were skipped`);
     }
   }
+}
 
-  // Small JSON: time to first byte, a fresh connection each time, as Codex's retries open them.
-  const jsonTtfb = new Map<string, number[]>();
-  for (let round = 0; round < PLAN.jsonRounds && section('json') && !overBudget(); round++) {
+/** Time to first byte of a small POST, on a fresh connection each time, as Codex's retries open them. */
+async function measureJson(live: Live[], results: Results) {
+  const ttfb = new Map<string, number[]>();
+  for (let round = 0; round < PLAN.jsonRounds && !overBudget(); round++) {
     for (const l of rotate(live, round)) {
-      const t = jsonTtfb.get(l.path.name) ?? [];
+      const t = ttfb.get(l.path.name) ?? [];
       for (let i = 0; i < PLAN.jsonPerRound; i++) {
-        const r = await request({ port: l.run.port, body: body({ kind: 'json' }), sse: false, timeoutMs: 5000, ...auth(l.path, key) });
+        const r = await send(l, { kind: 'json' }, false, 5000);
         if (r.status === 200) t.push(r.ttfbMs);
       }
-      jsonTtfb.set(l.path.name, t);
+      ttfb.set(l.path.name, t);
     }
   }
-  for (const [path, t] of jsonTtfb) results.json.push({ path, ttfbMs: dist(t) });
-  log(`json: ${[...jsonTtfb].map(([p, t]) => `${p} ${fmt(dist(t).p50)}ms`).join(', ')}`);
+  for (const [path, t] of ttfb) results.json.push({ path, ttfbMs: dist(t) });
+  log(`json: ${[...ttfb].map(([p, t]) => `${p} ${fmt(dist(t).p50)}ms`).join(', ')}`);
+}
 
-  // Bulk: one long download per path per round; the relay's CPU is read from /proc around it.
+/** One long download per path per round; the proxy's CPU is read from /proc around it. */
+async function measureBulk(live: Live[], results: Results) {
   for (const l of live) if (l.run.proc) resetPeak(l.run.proc.pid);
+  const none = { user: 0, sys: 0 };
   const bulk = new Map<string, { bytes: number; seconds: number; user: number; sys: number; errors: number }>();
-  for (let round = 0; round < PLAN.bulkRounds && section('bulk') && !overBudget(); round++) {
+  for (let round = 0; round < PLAN.bulkRounds && !overBudget(); round++) {
     for (const l of rotate(live, round)) {
-      const cpu0 = l.run.proc ? cpuSeconds(l.run.proc.pid) : { user: 0, sys: 0 };
-      const r = await request({ port: l.run.port, body: body({ kind: 'bulk', bytes: PLAN.bulkBytes }), sse: false, timeoutMs: 90_000, ...auth(l.path, key) });
-      const cpu1 = l.run.proc ? cpuSeconds(l.run.proc.pid) : { user: 0, sys: 0 };
+      const cpu0 = l.run.proc ? cpuSeconds(l.run.proc.pid) : none;
+      const r = await send(l, { kind: 'bulk', bytes: PLAN.bulkBytes }, false, 90_000);
+      const cpu1 = l.run.proc ? cpuSeconds(l.run.proc.pid) : none;
       const b = bulk.get(l.path.name) ?? { bytes: 0, seconds: 0, user: 0, sys: 0, errors: 0 };
       b.bytes += r.bodyBytes;
       b.seconds += (r.totalMs - r.ttfbMs) / 1000;
@@ -220,27 +233,27 @@ async function main() {
       await sleep(100);
     }
   }
-  const directMBps = bulk.get('direct') ? bulk.get('direct')!.bytes / 1e6 / bulk.get('direct')!.seconds : NaN;
+  const mbps = (b: { bytes: number; seconds: number }) => b.bytes / 1e6 / b.seconds;
+  const direct = bulk.get('direct');
   for (const [path, b] of bulk) {
-    const mbps = b.bytes / 1e6 / b.seconds;
-    const l = live.find((x) => x.path.name === path)!;
+    const proc = live.find((x) => x.path.name === path)!.run.proc;
+    const gb = b.bytes / 1e9;
     results.bulk.push({
       path,
-      MBps: mbps,
-      ratioToDirect: mbps / directMBps,
-      cpuSecondsPerGB: l.run.proc ? (b.user + b.sys) / (b.bytes / 1e9) : null,
-      userSecondsPerGB: l.run.proc ? b.user / (b.bytes / 1e9) : null,
-      peakMB: l.run.proc ? peakRssMB(l.run.proc.pid) : null,
+      MBps: mbps(b),
+      ratioToDirect: direct ? mbps(b) / mbps(direct) : NaN,
+      cpuSecondsPerGB: proc ? (b.user + b.sys) / gb : null,
+      userSecondsPerGB: proc ? b.user / gb : null,
+      peakMB: proc ? peakRssMB(proc.pid) : null,
       errors: b.errors,
     });
   }
   log(`bulk: ${results.bulk.map((b) => `${b.path} ${b.MBps.toFixed(0)}MB/s`).join(', ')}`);
+}
 
-  for (const l of live) if (l.run.proc) await stopPath(l);
-  await stop(up);
-  results.durationS = (Date.now() - t0) / 1000;
-  const out = writeReport(resultsDir, results);
-  log(`wrote ${out.join(', ')}`);
+function note(results: Results, line: string) {
+  log(line);
+  results.notes.push(line);
 }
 
 /** The relays exit cleanly through GET /shutdown when profiling, so --cpu-prof can write its file. */
@@ -257,14 +270,6 @@ async function bareNode(): Promise<number> {
   const t = process.hrtime.bigint();
   const p = launch(process.execPath, ['-e', '0']);
   return waitFor(p, () => p.child.exitCode !== null, 10_000, t);
-}
-
-function body(s: object) {
-  return JSON.stringify({ model: 'bench', stream: true, bench: s });
-}
-
-function auth(p: Path, key: string) {
-  return p.name === 'direct' ? { authorization: `Bearer ${key}` } : {};
 }
 
 function rotate<T>(xs: T[], n: number): T[] {
