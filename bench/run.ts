@@ -12,7 +12,7 @@
 //   --report-only      rewrite results.md and timeline.svg from results.json, measuring nothing
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -75,6 +75,8 @@ function send(l: Live, bench: object, sse: boolean, timeoutMs: number): Promise<
 
 async function main() {
   mkdirSync(cache, { recursive: true });
+  // Scratch from earlier runs (server-info files, nginx prefixes) is ours to clear.
+  for (const d of readdirSync(cache)) if (d === 'run' || d.startsWith('nginx-')) rmSync(join(cache, d), { recursive: true, force: true });
   const results: Results = {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.slice(2).length ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
