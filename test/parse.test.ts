@@ -63,6 +63,27 @@ describe('MessageParser', () => {
     }
   });
 
+  test('after a counted Content-Length body, llhttp picks up the next message at every split point', () => {
+    const second = Buffer.from('POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    const both = Buffer.concat([REQ, second]);
+    for (let i = 0; i <= both.length; i++) {
+      const p = new MessageParser('REQUEST', 1024);
+      const ends: [Ev, number][] = [];
+      let base = 0;
+      for (const part of [both.subarray(0, i), both.subarray(i)]) {
+        for (let off = 0, guard = 0; guard < 8; guard++) {
+          const s = p.execute(part, off);
+          if (s.ev !== Ev.More) ends.push([s.ev, base + s.pos]);
+          off = s.pos;
+          if (s.ev === Ev.More || s.ev === Ev.Error || off >= part.length) break;
+        }
+        base += part.length;
+      }
+      p.destroy();
+      assert.deepEqual(ends, [[Ev.Head, HEAD_LEN], [Ev.End, REQ.length], [Ev.Head, REQ.length + second.indexOf('2\r\n')], [Ev.End, both.length]], `split ${i}`);
+    }
+  });
+
   test('a zero-length body ends right after its head, even with nothing left to parse', () => {
     const msg = Buffer.from('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n');
     const p = new MessageParser('REQUEST', 1024);
