@@ -79,9 +79,20 @@ async function bulk(res: http.ServerResponse, bytes: number) {
   while (left > 0 && !res.destroyed) {
     const block = left >= BULK_BLOCK.length ? BULK_BLOCK : BULK_BLOCK.subarray(0, left);
     left -= block.length;
-    if (!res.write(block)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    if (!res.write(block)) await drainOrClose(res);
   }
   res.end();
+}
+
+// One listener pair per wait, removed after: a 200 MB download waits thousands of times.
+function drainOrClose(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
 }
 
 const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
