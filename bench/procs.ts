@@ -100,6 +100,16 @@ export function peakRssMB(pid: number): number {
   }
 }
 
+/** Current resident set (VmRSS) in MB. */
+export function rssMB(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Linux ≥ 4.0: writing 5 to clear_refs resets VmHWM to the current RSS, so each block gets its own peak. */
 export function resetPeak(pid: number): boolean {
   try {

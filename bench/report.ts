@@ -12,7 +12,7 @@ export interface Results {
   plan: object;
   notes: string[];
   skipped: { path: string; why: string }[];
-  startup: Record<string, { medianMs: number; minMs: number; runs: number[] }>;
+  startup: Record<string, { medianMs: number; minMs: number; runs: number[]; rssAtStartMB?: number }>;
   sse: { scenario: string; c: number; path: string; delayMs: Dist; ttfbMs: Dist; streams: number; errors: number; firstError: string | null }[];
   json: { path: string; ttfbMs: Dist }[];
   bulk: { path: string; MBps: number; ratioToDirect: number; cpuSecondsPerGB: number | null; userSecondsPerGB: number | null; peakMB: number | null; errors: number }[];
@@ -93,6 +93,8 @@ function markdown(r: Results): string {
   }
   const bare = r.startup['node -e 0'];
   if (bare) out.push('', `A bare \`node -e 0\` takes ${f(bare.medianMs, 1)} ms (median of ${bare.runs.length}) from spawn to exit; start-up above is spawn until the server-info file exists (nginx: until its port accepts).`);
+  const atStart = paths.filter((p) => r.startup[p]?.rssAtStartMB !== undefined);
+  if (atStart.length) out.push('', `RSS just after start-up (MB): ${atStart.map((p) => `${p} ${f(r.startup[p]!.rssAtStartMB, 1)}`).join(', ')}.`);
   out.push('');
 
   out.push('## Targets (issue 4), this relay', '');

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Response } from './client.js';
 import { fetchOriginal, findNginx, makeTls, naive, nginx, nodePipe, original, relay, type Env, type Path, type Running } from './paths.js';
-import { cpuSeconds, launch, peakRssMB, resetPeak, run, stop, stopAll, waitFor } from './procs.js';
+import { cpuSeconds, launch, peakRssMB, resetPeak, rssMB, run, stop, stopAll, waitFor } from './procs.js';
 import { writeReport, type Results } from './report.js';
 import { dist, median } from './stats.js';
 
@@ -144,22 +144,26 @@ async function main() {
   log(`wrote ${writeReport(resultsDir, results).join(', ')}`);
 }
 
-/** Spawn until the server-info file exists, a few times each, interleaved, next to a bare `node -e 0`. */
+/** Spawn until the server-info file exists (and RSS then), a few times each, interleaved, next to a bare `node -e 0`. */
 async function measureStartup(env: Env, paths: Path[]): Promise<Results['startup']> {
   const runs: Record<string, number[]> = { 'node -e 0': [] };
+  const rss: Record<string, number[]> = {};
   for (let i = 0; i < PLAN.startupRuns; i++) {
     runs['node -e 0']!.push(await bareNode());
     for (const p of paths) {
       try {
         const r = await p.start(env);
         (runs[p.name] ??= []).push(r.startupMs);
+        (rss[p.name] ??= []).push(rssMB(r.proc!.pid));
         await stop(r.proc!);
       } catch (err) {
         if (i === 0) log(`start-up of ${p.name} failed: ${(err as Error).message}`);
       }
     }
   }
-  return Object.fromEntries(Object.entries(runs).map(([name, ms]) => [name, { medianMs: median(ms), minMs: Math.min(...ms), runs: ms }]));
+  return Object.fromEntries(
+    Object.entries(runs).map(([name, ms]) => [name, { medianMs: median(ms), minMs: Math.min(...ms), runs: ms, ...(rss[name] ? { rssAtStartMB: median(rss[name]) } : {}) }]),
+  );
 }
 
 /** Per-event delay for each SSE scenario at each concurrency; peak RSS per block. */
