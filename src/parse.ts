@@ -8,7 +8,14 @@
 // (getErrorPosition) is mapped back onto the caller's Buffer. The head bytes
 // are kept here, capped, for head.ts to split.
 import { createRequire } from 'node:module';
+import v8 from 'node:v8';
 import type { Parser } from 'llhttp-wasm';
+
+// llhttp only ever sees heads and chunk lines here (Content-Length bodies are
+// counted, below), so V8's baseline wasm code is fast enough; skipping the
+// optimising tier-up saved ~8 MB of resident memory in a measurement
+// (bench/README.md). Read when the module is compiled, at the first parser.
+v8.setFlagsFromString('--liftoff-only');
 
 const llhttp = createRequire(import.meta.url)('llhttp-wasm') as typeof import('llhttp-wasm');
 
