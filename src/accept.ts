@@ -9,6 +9,7 @@ import { splitRequestHead } from './head.js';
 import { Ev, MessageParser } from './parse.js';
 import { Exchange, type ClientSide, type RelayContext } from './relay.js';
 import { forwardedFields } from './rewrite.js';
+import { SOCKET_BUFFER } from './upstream.js';
 
 export interface ServerOptions {
   relay: RelayContext;
@@ -43,7 +44,7 @@ const LINGER_MS = 2000;
 const SHUTDOWN_OK = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 'latin1');
 
 export function createRelayServer(opts: ServerOptions): net.Server {
-  const server = net.createServer({ noDelay: true }, (sock) => new ClientConn(sock, opts));
+  const server = net.createServer({ noDelay: true, highWaterMark: SOCKET_BUFFER }, (sock) => new ClientConn(sock, opts));
   // Past the cap, Node closes new connections as soon as they are accepted.
   server.maxConnections = opts.maxConnections;
   return server;

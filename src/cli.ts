@@ -165,7 +165,10 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const pool = new Pool(4000, 64);
+  // Idle upstream connections live 30 s, so Codex turns a few seconds apart
+  // reuse one instead of paying a new TLS handshake; one that the upstream
+  // closes first is dropped on its FIN, or its request replayed (relay.ts).
+  const pool = new Pool(30_000, 256);
   const exit = (code: number): never => {
     wipeKey();
     process.exit(code);

@@ -89,7 +89,7 @@ export class Exchange {
       this.queued.push(bytes);
       return;
     }
-    if (!this.up.write(bytes)) this.backpressure(this.client.sock, this.up);
+    if (!this.up.write(bytes)) this.pauseClient();
   }
 
   /** The client's request ended at its framing. (A response that ends first closes the exchange: endEarly.) */
@@ -108,12 +108,16 @@ export class Exchange {
   private attach(up: net.Socket): void {
     this.up = up;
     up.on('data', this.onData).on('end', this.onEnd).on('error', this.onError).on('close', this.onClose);
+    // Standing drain listeners: a bulk body fills the write buffer on almost
+    // every chunk, and a once() per chunk cost more than the flags they set.
+    up.on('drain', this.resumeClient);
+    this.client.sock.on('drain', this.resumeUp);
     // Cork so the head and any queued body leave in one writev.
     up.cork();
     for (const b of this.queued) up.write(b);
     this.queued = [];
     up.uncork();
-    if (up.writableNeedDrain) this.backpressure(this.client.sock, up);
+    if (up.writableNeedDrain) this.pauseClient();
   }
 
   private detach(up: net.Socket): void {
@@ -126,9 +130,6 @@ export class Exchange {
   private readonly onData = (chunk: Buffer): void => {
     const client = this.client.sock;
     this.replay = null;
-    // Cork so a head and the body bytes after it leave in one writev; the
-    // uncork below runs before this handler returns, so nothing waits.
-    client.cork();
     try {
       this.relay(chunk);
     } catch {
@@ -136,9 +137,12 @@ export class Exchange {
       this.abort();
       this.client.exchangeFailed('upstream_protocol', true);
     } finally {
-      client.uncork();
+      if (client.writableCorked) client.uncork();
     }
-    if (!this.closed && client.writableNeedDrain && this.up) this.backpressure(this.up, client);
+    if (!this.closed && client.writableNeedDrain && this.up) {
+      this.upPaused = true;
+      this.up.pause();
+    }
   };
 
   private relay(chunk: Buffer): void {
@@ -152,6 +156,9 @@ export class Exchange {
           if (!inHead && off < chunk.length) this.write(client, chunk.subarray(off));
           return;
         case Ev.Head:
+          // Corked until onData returns, so the head and the body bytes
+          // after it leave in one writev; nothing waits past this read.
+          if (!client.writableCorked) client.cork();
           this.write(client, this.res.head());
           break;
         case Ev.End:
@@ -167,10 +174,10 @@ export class Exchange {
           }
           break;
         case Ev.Error:
-          // The client socket is corked (onData) and fail() destroys it: flush
-          // what this read relayed first, or the client sees a bare close
-          // instead of the response head it was already given.
-          client.uncork();
+          // The client socket may be corked (Head, above) and fail() destroys
+          // it: flush what this read relayed first, or the client sees a bare
+          // close instead of the response head it was already given.
+          if (client.writableCorked) client.uncork();
           return this.fail('upstream_protocol');
       }
       off = step.pos;
@@ -255,26 +262,19 @@ export class Exchange {
   }
 
   // Flow control: stop reading the fast side until the slow side drains.
-  private backpressure(reader: net.Socket, writer: net.Socket): void {
-    if (reader === this.client.sock) {
-      if (this.clientPaused) return;
-      this.clientPaused = true;
-      reader.pause();
-      writer.once('drain', this.resumeClient);
-    } else {
-      if (this.upPaused) return;
-      this.upPaused = true;
-      reader.pause();
-      writer.once('drain', this.resumeUp);
-    }
+  private pauseClient(): void {
+    this.clientPaused = true;
+    this.client.sock.pause();
   }
 
   private readonly resumeClient = (): void => {
+    if (!this.clientPaused) return;
     this.clientPaused = false;
     if (!this.closed) this.client.sock.resume();
   };
 
   private readonly resumeUp = (): void => {
+    if (!this.upPaused) return;
     this.upPaused = false;
     if (!this.closed) this.up?.resume();
   };

@@ -44,6 +44,15 @@ export function isLoopback(u: Upstream): boolean {
   return u.host === 'localhost' || u.host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(u.host);
 }
 
+/**
+ * Write buffer per socket. Node reads 64 KiB at a time; with the default
+ * 16 KiB every bulk chunk would pause the other side and wait for a drain.
+ * Memory stays bounded: at most this much queued per socket.
+ */
+export const SOCKET_BUFFER = 64 * 1024;
+
+let tlsSession: Buffer | undefined;
+
 export type Connected = (err: NodeJS.ErrnoException | null, sock: net.Socket) => void;
 
 /**
@@ -52,15 +61,22 @@ export type Connected = (err: NodeJS.ErrnoException | null, sock: net.Socket) =>
  * request byte (and so no key byte) is ever queued on an unverified socket.
  */
 export function connect(u: Upstream, timeoutMs: number, done: Connected): net.Socket {
-  const sock = u.secure
-    ? tls.connect({
-        host: u.host,
-        port: u.port,
-        // RFC 6066 §3: SNI carries DNS names only.
-        ...(net.isIP(u.host) ? {} : { servername: u.host }),
-        ALPNProtocols: ['http/1.1'],
-      })
-    : net.connect({ host: u.host, port: u.port });
+  // highWaterMark reaches the socket's stream options in both connect()s;
+  // @types/node does not list it.
+  const netOptions: net.NetConnectOpts & { highWaterMark: number } = { host: u.host, port: u.port, highWaterMark: SOCKET_BUFFER };
+  const tlsOptions: tls.ConnectionOptions & { highWaterMark: number } = {
+    host: u.host,
+    port: u.port,
+    // RFC 6066 §3: SNI carries DNS names only.
+    ...(net.isIP(u.host) ? {} : { servername: u.host }),
+    ALPNProtocols: ['http/1.1'],
+    highWaterMark: SOCKET_BUFFER,
+    // Resumption skips the full handshake's key exchange; the session was
+    // made with this same host, on a connection whose certificate verified.
+    ...(tlsSession ? { session: tlsSession } : {}),
+  };
+  const sock = u.secure ? tls.connect(tlsOptions) : net.connect(netOptions);
+  if (u.secure) sock.on('session', (s: Buffer) => (tlsSession = s));
   let settled = false;
   const settle = (err: NodeJS.ErrnoException | null): void => {
     if (settled) return;

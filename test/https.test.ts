@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { makeTestPki, type TestPki } from './support/certs.js';
-import { KEY, rawExchange, request, responsesComplete, startProxy, startUpstream, type Upstream } from './support/harness.js';
+import { KEY, rawExchange, request, responsesComplete, startProxy, startUpstream, waitFor, type Upstream } from './support/harness.js';
 
 describe('https upstream', () => {
   let pki: TestPki;
@@ -29,6 +29,23 @@ describe('https upstream', () => {
       const sock = up.conns.at(-1) as tls.TLSSocket;
       assert.equal(sock.servername, 'localhost');
       assert.ok(up.received.at(-1)!.head.includes(`\r\nHost: localhost:${up.port}\r\nAuthorization: Bearer ${KEY}\r\n`));
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('a new connection resumes the verified TLS session', async () => {
+    const proxy = await startProxy(['--upstream-url', `https://localhost:${up.port}/v1/responses`], { env: env() });
+    try {
+      await rawExchange(proxy.port, [request()], { until: responsesComplete });
+      const first = up.conns.length;
+      // Close the pooled connection from the upstream side: the next request needs a new one.
+      for (const s of up.conns.slice(first - 1)) s.end();
+      await waitFor('the pooled connection to close', () => up.sockets.size === 0);
+      const res = await rawExchange(proxy.port, [request()], { until: responsesComplete });
+      assert.equal(res.status, 200);
+      assert.equal(up.conns.length, first + 1);
+      assert.ok((up.conns.at(-1) as tls.TLSSocket).isSessionReused());
     } finally {
       await proxy.stop();
     }
