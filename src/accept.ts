@@ -68,7 +68,9 @@ class ClientConn implements ClientSide {
     this.timer = setTimeout(this.onTimeout, opts.headTimeoutMs);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onData = (chunk: Buffer): void => this.consumeSafely(chunk);
+
+  private consumeSafely(chunk: Buffer): void {
     try {
       this.consume(chunk, 0);
     } catch (err) {
@@ -76,7 +78,7 @@ class ClientConn implements ClientSide {
       this.opts.log(`internal error on a client connection: ${(err as Error).name}`);
       this.teardown();
     }
-  };
+  }
 
   private consume(chunk: Buffer, from: number): void {
     let off = from;
@@ -154,22 +156,17 @@ class ClientConn implements ClientSide {
 
   exchangeDone(reusable: boolean): void {
     this.exchange = null;
-    if (!reusable || !this.keepAlive || this.state !== State.Await) {
-      this.state = State.Closing;
-      this.sock.end();
-      return;
-    }
+    if (!reusable || !this.keepAlive || this.state !== State.Await) return this.close();
     this.state = State.Head;
     this.headStarted = false;
     this.arm(this.opts.idleTimeoutMs, this.onTimeout);
     const next = this.pending;
     this.pending = null;
     this.sock.resume();
-    if (next) this.consume(next, 0);
+    if (next) this.consumeSafely(next);
   }
 
   exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void {
-    this.exchange = null;
     if (ERRORS[kind][0] >= 500) this.opts.log(`upstream request failed: ${kind}${cause ? ` (${cause})` : ''}`);
     // Once response bytes have gone out, no status can follow: the client
     // sees the connection close instead (as Go's ReverseProxy does).
@@ -179,14 +176,28 @@ class ClientConn implements ClientSide {
 
   /** One error response, then close; the only path by which errors reach a client. */
   private reject(kind: ErrorKind, cause?: string): void {
-    if (this.state === State.Closing) return;
+    if (this.state !== State.Closing) this.close(errorResponse(kind, cause));
+  }
+
+  /**
+   * Ends the connection once what was written is flushed. The rest of the
+   * client's input is read and dropped: left unread, it would turn close()
+   * into a RST that can destroy the response, and a paused socket never
+   * sees the client's FIN. Both waits are bounded, so the connection slot
+   * always comes back.
+   */
+  private close(last?: Buffer): void {
+    const destroy = (): void => void this.sock.destroy();
     this.state = State.Closing;
     this.exchange?.abort();
     this.exchange = null;
     this.pending = null;
-    this.sock.end(errorResponse(kind, cause));
+    // A client that stops reading altogether must not keep the slot.
+    this.arm(this.opts.idleTimeoutMs, destroy);
+    const linger = (): void => this.arm(LINGER_MS, destroy);
+    if (last) this.sock.end(last, linger);
+    else this.sock.end(linger);
     this.sock.resume();
-    this.arm(LINGER_MS, () => this.sock.destroy());
   }
 
   /** One timer per connection; its kind is whatever was armed last. */
