@@ -29,6 +29,11 @@ export interface ClientSide {
 }
 
 const REPLAY_MAX = 1 << 20;
+// The close race shows within about one round trip of the first write: the
+// upstream's FIN was already on its way. A connection that dies later may
+// have delivered the request, and a POST is not sent twice (Go's transport
+// likewise refuses to resend a written non-idempotent request).
+const REPLAY_WINDOW_MS = 500;
 
 export class Exchange {
   private up: net.Socket | null = null;
@@ -46,10 +51,11 @@ export class Exchange {
    * On a pooled connection, what was sent so far (references, not copies):
    * an upstream may close an idle connection just as a request goes out on
    * it, and then the request is replayed once on a fresh connection. Dropped
-   * at the first response byte or past REPLAY_MAX bytes.
+   * at the first response byte, past REPLAY_MAX bytes or REPLAY_WINDOW_MS.
    */
   private replay: Buffer[] | null = null;
   private replayBytes = 0;
+  private replayUntil = 0;
 
   constructor(private readonly client: ClientSide, private readonly ctx: RelayContext, fields: Buffer) {
     this.res = new MessageParser('RESPONSE', ctx.maxHeadBytes);
@@ -57,6 +63,7 @@ export class Exchange {
     const pooled = ctx.pool.take();
     if (pooled) {
       this.replay = [...this.queued];
+      this.replayUntil = performance.now() + REPLAY_WINDOW_MS;
       this.attach(pooled);
     } else {
       this.connectFresh();
@@ -211,7 +218,7 @@ export class Exchange {
 
   /** A pooled connection died before answering: send the same bytes once more on a new one. */
   private retry(): boolean {
-    if (!this.replay || this.closed) return false;
+    if (!this.replay || this.closed || performance.now() > this.replayUntil) return false;
     const up = this.up!;
     this.detach(up);
     up.destroy();

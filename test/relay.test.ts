@@ -180,6 +180,23 @@ describe('connections', () => {
     assert.ok(drops >= 2, `the upstream dropped ${drops} reused connections`);
   });
 
+  test('a pooled connection that dies long after taking the whole request: 502, and the POST is not sent twice', async () => {
+    const seen = new Map<number, number>();
+    respond = (r, s) => {
+      const n = (seen.get(r.conn) ?? 0) + 1;
+      seen.set(r.conn, n);
+      // The second request on a connection is read whole, then met with a
+      // close a second later: as if the upstream died mid-generation.
+      if (n > 1) setTimeout(() => s.destroy(), 1000);
+      else okJson()(r, s);
+    };
+    await rawExchange(proxy.port, [request('{"warm":1}')], { until: responsesComplete });
+    const before = up.received.length;
+    const res = await rawExchange(proxy.port, [request('{"once":1}')], { until: responsesComplete });
+    assert.equal(res.status, 502);
+    assert.equal(up.received.slice(before).filter((r) => r.body.toString() === '{"once":1}').length, 1);
+  });
+
   test('client abort: the upstream connection is closed at once', async () => {
     respond = (_r, s) => s.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
     const sock = net.connect(proxy.port, '127.0.0.1');
