@@ -26,6 +26,7 @@ interface Options {
   headTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnections: number;
+  connectTimeoutMs: number;
 }
 
 function die(message: string, code: number): never {
@@ -52,6 +53,7 @@ const FLAGS = {
   'head-timeout': { type: 'string', default: '30', describe: 'Seconds a request head may take to arrive (408 past it)' },
   'idle-timeout': { type: 'string', default: '120', describe: 'Seconds an idle keep-alive connection stays open' },
   'max-connections': { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' },
+  'connect-timeout': { type: 'string', default: '15', describe: 'Seconds to connect to the upstream, TLS included (504 past it)' },
 } as const;
 
 type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
@@ -120,6 +122,7 @@ async function readOptions(argv: string[]): Promise<Options> {
     headTimeoutMs: integer('head-timeout', args['head-timeout'], 1, 3600) * 1000,
     idleTimeoutMs: integer('idle-timeout', args['idle-timeout'], 1, 86400) * 1000,
     maxConnections: integer('max-connections', args['max-connections'], 1, 100000),
+    connectTimeoutMs: integer('connect-timeout', args['connect-timeout'], 1, 600) * 1000,
   };
 }
 
@@ -179,7 +182,7 @@ async function main(): Promise<void> {
       pool,
       prefix: requestPrefix(opts.upstream),
       auth,
-      connectTimeoutMs: 15000,
+      connectTimeoutMs: opts.connectTimeoutMs,
       maxHeadBytes: opts.maxHeadBytes,
     },
     shutdown: opts.httpShutdown,

@@ -81,12 +81,14 @@ export function connect(u: Upstream, timeoutMs: number, done: Connected): net.So
   const settle = (err: NodeJS.ErrnoException | null): void => {
     if (settled) return;
     settled = true;
-    sock.setTimeout(0);
+    clearTimeout(deadline);
     if (err) sock.destroy();
     done(err, sock);
   };
+  // A deadline, not socket inactivity: an upstream that trickles handshake
+  // bytes must not hold the client past it.
+  const deadline = setTimeout(() => settle(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), timeoutMs);
   sock.setNoDelay(true);
-  sock.setTimeout(timeoutMs, () => settle(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })));
   // Stays attached after settling, so a late error on a socket nobody holds
   // any more cannot become an uncaught exception.
   sock.on('error', settle);

@@ -1,6 +1,7 @@
 // An https upstream: verified with NODE_EXTRA_CA_CERTS, SNI only for names,
 // and an unverifiable certificate gives 502 before any request byte is sent.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import type tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { makeTestPki, type TestPki } from './support/certs.js';
@@ -59,6 +60,21 @@ describe('https upstream', () => {
       assert.equal((up.conns.at(-1) as tls.TLSSocket).servername, false);
     } finally {
       await proxy.stop();
+    }
+  });
+
+  test('an upstream that accepts but never finishes the handshake: 504 at --connect-timeout', async () => {
+    const silent = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    const proxy = await startProxy(['--upstream-url', `https://localhost:${port}/v1/responses`, '--connect-timeout', '1'], { env: env() });
+    try {
+      const res = await rawExchange(proxy.port, [request()], { until: responsesComplete });
+      assert.equal(res.status, 504);
+      assert.match(res.data.toString(), /"code":"upstream_timeout"/);
+    } finally {
+      await proxy.stop();
+      silent.close();
     }
   });
 

@@ -104,6 +104,16 @@ describe('MessageParser', () => {
     }
   });
 
+  test('204 and 304 end at their head whatever Content-Length they declare (RFC 9112 §6.3)', () => {
+    for (const status of ['204 No Content', '304 Not Modified']) {
+      const res = Buffer.from(`HTTP/1.1 ${status}\r\nContent-Length: 5\r\n\r\n`);
+      const p = new MessageParser('RESPONSE', 1024);
+      assert.deepEqual(p.execute(res, 0), { ev: Ev.Head, pos: res.length });
+      assert.deepEqual(p.execute(res, res.length), { ev: Ev.End, pos: res.length }, status);
+      p.destroy();
+    }
+  });
+
   test('a 1xx response is a message of its own, followed by the final one', () => {
     const res = Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     const p = new MessageParser('RESPONSE', 1024);
