@@ -71,7 +71,7 @@ function markdown(r: Results): string {
     `Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC at commit ${r.relayCommit ?? 'unknown'} with \`${r.command}\` (${f(r.durationS ?? NaN, 0)} s) on ${m.cpu}, ` +
       `${m.cores} cores, ${m.memGB} GB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadavg.join(' ')} at start; loopback only. ` +
       'Delays are arrival minus send time on one monotonic clock; "added" is the path\'s percentile minus direct\'s in the same run. ' +
-      'Bulk is one 200 MB download at a time; CPU and peak RSS are read from /proc for the proxy process.',
+      'Bulk is 200 MB downloads, one at a time, 5 rounds interleaved across paths (bytes over time summed); CPU and peak RSS are read from /proc for the proxy process.',
     '',
   );
   for (const s of r.skipped) out.push(`- **skipped ${s.path}:** ${s.why}`);
