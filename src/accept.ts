@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { admit } from './admit.js';
 import { errorResponse, ERRORS, type ErrorKind } from './errors.js';
-import { splitRequestHead } from './head.js';
+import { nameIs, splitRequestHead } from './head.js';
 import { Ev, MessageParser } from './parse.js';
 import { Exchange, type ClientSide, type RelayContext } from './relay.js';
 import { forwardedFields } from './rewrite.js';
@@ -36,10 +36,12 @@ const enum State {
   Closing,
 }
 
-// After an error response, read and drop the client's remaining bytes for a
-// while before closing: closing with unread input makes the kernel send a RST,
-// which can destroy the response before the client reads it.
+// After the last response byte is flushed, the client's remaining bytes are
+// read and dropped until it has been quiet this long (closing with unread
+// input makes the kernel send a RST, which can destroy the response before
+// the client reads it), and for LINGER_MAX_MS at most.
 const LINGER_MS = 2000;
+const LINGER_MAX_MS = 30_000;
 
 const SHUTDOWN_OK = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 'latin1');
 
@@ -144,7 +146,8 @@ class ClientConn implements ClientSide {
     }
     this.keepAlive = this.req.keepAlive;
     this.state = State.Body;
-    this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head));
+    const idempotent = head.fields.some((f) => nameIs(head, f, 'idempotency-key'));
+    this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent);
     return true;
   }
 
@@ -192,9 +195,14 @@ class ClientConn implements ClientSide {
     this.exchange?.abort();
     this.exchange = null;
     this.pending = null;
-    // A client that stops reading altogether must not keep the slot.
-    this.arm(this.opts.idleTimeoutMs, destroy);
-    const linger = (): void => this.arm(LINGER_MS, destroy);
+    clearTimeout(this.timer);
+    // Socket inactivity, which reads and write progress both reset: a client
+    // still reading the response slowly keeps it, one that stopped loses it.
+    this.sock.setTimeout(this.opts.idleTimeoutMs, destroy);
+    const linger = (): void => {
+      this.sock.setTimeout(LINGER_MS);
+      this.arm(LINGER_MAX_MS, destroy);
+    };
     if (last) this.sock.end(last, linger);
     else this.sock.end(linger);
     this.sock.resume();

@@ -29,11 +29,6 @@ export interface ClientSide {
 }
 
 const REPLAY_MAX = 1 << 20;
-// The close race shows within about one round trip of the first write: the
-// upstream's FIN was already on its way. A connection that dies later may
-// have delivered the request, and a POST is not sent twice (Go's transport
-// likewise refuses to resend a written non-idempotent request).
-const REPLAY_WINDOW_MS = 500;
 
 export class Exchange {
   private up: net.Socket | null = null;
@@ -48,22 +43,23 @@ export class Exchange {
   private upPaused = false;
   private clientPaused = false;
   /**
-   * On a pooled connection, what was sent so far (references, not copies):
-   * an upstream may close an idle connection just as a request goes out on
-   * it, and then the request is replayed once on a fresh connection. Dropped
-   * at the first response byte, past REPLAY_MAX bytes or REPLAY_WINDOW_MS.
+   * What was sent so far on a pooled connection (references, not copies), so
+   * that the request can go out once more on a fresh connection if the
+   * upstream closed the idle one just as it was reused. A relay cannot tell
+   * that race from an upstream that took the request and then died, so, as
+   * Go's transport does, only a request carrying an Idempotency-Key (which
+   * the upstream deduplicates) is replayed; any other gets a 502 and its
+   * client decides. Dropped at the first response byte or past REPLAY_MAX.
    */
   private replay: Buffer[] | null = null;
   private replayBytes = 0;
-  private replayUntil = 0;
 
-  constructor(private readonly client: ClientSide, private readonly ctx: RelayContext, fields: Buffer) {
+  constructor(private readonly client: ClientSide, private readonly ctx: RelayContext, fields: Buffer, idempotent: boolean) {
     this.res = new MessageParser('RESPONSE', ctx.maxHeadBytes);
     this.queued.push(ctx.prefix, ctx.auth, fields);
     const pooled = ctx.pool.take();
     if (pooled) {
-      this.replay = [...this.queued];
-      this.replayUntil = performance.now() + REPLAY_WINDOW_MS;
+      if (idempotent) this.replay = [...this.queued];
       this.attach(pooled);
     } else {
       this.connectFresh();
@@ -218,7 +214,7 @@ export class Exchange {
 
   /** A pooled connection died before answering: send the same bytes once more on a new one. */
   private retry(): boolean {
-    if (!this.replay || this.closed || performance.now() > this.replayUntil) return false;
+    if (!this.replay || this.closed) return false;
     const up = this.up!;
     this.detach(up);
     up.destroy();
