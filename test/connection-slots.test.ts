@@ -106,3 +106,35 @@ test('an early complete response to an unfinished upload does not keep the slot'
     await new Promise((r) => early.close(r));
   }
 });
+
+test('a client still uploading after an early answer is read to the end, not cut after the linger', async () => {
+  // The upstream answers 413 from the head; the client goes on sending its
+  // body for longer than the 2 s quiet-linger, at a steady pace.
+  const early = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+  });
+  await new Promise<void>((r) => early.listen(0, '127.0.0.1', r));
+  const port = (early.address() as net.AddressInfo).port;
+  const proxy = await startProxy(['--upstream-url', `http://127.0.0.1:${port}/v1/responses`]);
+  try {
+    const sock = net.connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    let error: Error | undefined;
+    sock.on('error', (e) => (error = e));
+    let data = '';
+    sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
+    const chunks = 30;
+    sock.write(b(`POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: ${chunks * 100_000}\r\n\r\n`));
+    for (let i = 0; i < chunks && !error; i++) {
+      await new Promise<void>((r) => sock.write(Buffer.alloc(100_000), () => r()));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    sock.end();
+    await waitFor('the 413', () => data.startsWith('HTTP/1.1 413'));
+    assert.equal(error, undefined);
+    sock.destroy();
+  } finally {
+    await proxy.stop();
+    early.close();
+  }
+});
