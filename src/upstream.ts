@@ -51,7 +51,8 @@ export function isLoopback(u: Upstream): boolean {
  */
 export const SOCKET_BUFFER = 64 * 1024;
 
-let tlsSession: Buffer | undefined;
+/** Resumable sessions by host and port: one is only ever offered to the host it was verified for. */
+const tlsSessions = new Map<string, Buffer>();
 
 const READ_MIN = 16 * 1024;
 const READ_MAX = 256 * 1024;
@@ -66,7 +67,8 @@ const COPY_MAX = 4 * 1024;
  * a write queue or the parser still holds can change; a small one (an SSE
  * event) is copied out so its read buffer can be reused, which keeps 200
  * idle-ish streams from each pinning 16 KiB per event until the next GC.
- * Chunks still arrive as 'data' events. (http only: node:tls takes no onread.)
+ * Chunks still arrive as 'data' events. (http only: TLS sockets keep Node's
+ * own reads, whose cost is small beside decryption.)
  */
 function adaptiveReads(sock: () => net.Socket): net.OnReadOpts {
   let size = READ_MIN;
@@ -100,6 +102,7 @@ export type Connected = (err: NodeJS.ErrnoException | null, sock: net.Socket) =>
  * request byte (and so no key byte) is ever queued on an unverified socket.
  */
 export function connect(u: Upstream, timeoutMs: number, done: Connected): net.Socket {
+  const sessionKey = `${u.host}:${u.port}`;
   // highWaterMark reaches the socket's stream options in both connect()s;
   // @types/node does not list it.
   const netOptions: net.NetConnectOpts & { highWaterMark: number } = { host: u.host, port: u.port, highWaterMark: SOCKET_BUFFER, onread: adaptiveReads(() => sock) };
@@ -110,12 +113,13 @@ export function connect(u: Upstream, timeoutMs: number, done: Connected): net.So
     ...(net.isIP(u.host) ? {} : { servername: u.host }),
     ALPNProtocols: ['http/1.1'],
     highWaterMark: SOCKET_BUFFER,
-    // Resumption skips the full handshake's key exchange; the session was
-    // made with this same host, on a connection whose certificate verified.
-    ...(tlsSession ? { session: tlsSession } : {}),
+    // Resumption skips the full handshake and Node's host-name check, so a
+    // session is only offered to the host and port whose certificate and
+    // name verified when it was made.
+    ...(tlsSessions.has(sessionKey) ? { session: tlsSessions.get(sessionKey)! } : {}),
   };
   const sock = u.secure ? tls.connect(tlsOptions) : net.connect(netOptions);
-  if (u.secure) sock.on('session', (s: Buffer) => (tlsSession = s));
+  if (u.secure) sock.on('session', (s: Buffer) => tlsSessions.set(sessionKey, s));
   let settled = false;
   const settle = (err: NodeJS.ErrnoException | null): void => {
     if (settled) return;
