@@ -74,7 +74,7 @@ class ClientConn implements ClientSide {
 
   private consumeSafely(chunk: Buffer): void {
     try {
-      this.consume(chunk, 0);
+      this.consume(chunk);
     } catch (err) {
       // A bug must cost one connection, never the process.
       this.opts.log(`internal error on a client connection: ${(err as Error).name}`);
@@ -82,8 +82,8 @@ class ClientConn implements ClientSide {
     }
   }
 
-  private consume(chunk: Buffer, from: number): void {
-    let off = from;
+  private consume(chunk: Buffer): void {
+    let off = 0;
     for (;;) {
       switch (this.state) {
         case State.Head: {

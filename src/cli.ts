@@ -29,8 +29,8 @@ interface Options {
   connectTimeoutMs: number;
 }
 
+// process.exit() runs the 'exit' listener that wipes the key (harden.ts).
 function die(message: string, code: number): never {
-  wipeKey();
   process.stderr.write(`${NAME}: ${message}\n`);
   process.exit(code);
 }
@@ -170,12 +170,9 @@ async function main(): Promise<void> {
 
   // Idle upstream connections live 30 s, so Codex turns a few seconds apart
   // reuse one instead of paying a new TLS handshake; one that the upstream
-  // closes first is dropped on its FIN, or its request replayed (relay.ts).
+  // closes first is dropped on its FIN (or, rarely, met by the next request:
+  // relay.ts replays it only with an Idempotency-Key).
   const pool = new Pool(30_000, 256);
-  const exit = (code: number): never => {
-    wipeKey();
-    process.exit(code);
-  };
   const server = createRelayServer({
     relay: {
       upstream: opts.upstream,
@@ -186,7 +183,7 @@ async function main(): Promise<void> {
       maxHeadBytes: opts.maxHeadBytes,
     },
     shutdown: opts.httpShutdown,
-    onShutdown: () => exit(0),
+    onShutdown: () => process.exit(0),
     headTimeoutMs: opts.headTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     maxConnections: opts.maxConnections,

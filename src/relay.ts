@@ -232,14 +232,8 @@ export class Exchange {
    * it also sent nothing past the response (`clean`).
    */
   private finish(clean: boolean): void {
-    const up = this.up!;
     const keepAlive = this.res.keepAlive;
-    this.closed = true;
-    this.detach(up);
-    this.res.destroy();
-    if (keepAlive && clean) this.ctx.pool.put(up);
-    else up.destroy();
-    this.client.exchangeDone(keepAlive);
+    this.settle(keepAlive && clean, keepAlive);
   }
 
   /**
@@ -248,12 +242,17 @@ export class Exchange {
    * frame another message.
    */
   private endEarly(): void {
+    this.settle(false, false);
+  }
+
+  private settle(pool: boolean, reusable: boolean): void {
     const up = this.up!;
     this.closed = true;
     this.detach(up);
     this.res.destroy();
-    up.destroy();
-    this.client.exchangeDone(false);
+    if (pool) this.ctx.pool.put(up);
+    else up.destroy();
+    this.client.exchangeDone(reusable);
   }
 
   /** Ends the exchange with an error; the client side decides what the client sees. */
