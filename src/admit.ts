@@ -12,7 +12,7 @@ export type Verdict =
 // A proxy that honoured these in Connection would drop the named header on
 // the next hop (RFC 9110 §7.6.1), which lets a client strip the injected key
 // or the framing the relay judged. No legitimate client names them.
-const PROTECTED = new Set(['host', 'authorization', 'upgrade', 'content-length', 'transfer-encoding']);
+const PROTECTED = new Set(['host', 'authorization', 'api-key', 'upgrade', 'content-length', 'transfer-encoding']);
 
 export function admit(h: RequestHead, shutdownEnabled: boolean): Verdict {
   // What is not POST /v1/responses is refused first, whatever else is wrong

@@ -8,8 +8,10 @@ import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { createRelayServer } from './accept.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
-import { KeyError, readKeyLine, wipeKey } from './key.js';
+import { configureEgress, EgressError, parseEgressEnv } from './egress.js';
+import { AUTH_HEADERS, KeyError, readKeyLine, wipeKey, type AuthHeader } from './key.js';
 import { requestPrefix } from './rewrite.js';
+import { loadTrust, TrustError } from './trust.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
@@ -27,6 +29,7 @@ interface Options {
   idleTimeoutMs: number;
   maxConnections: number;
   connectTimeoutMs: number;
+  authHeader: AuthHeader;
 }
 
 // process.exit() runs the 'exit' listener that wipes the key (harden.ts).
@@ -54,6 +57,7 @@ const FLAGS = {
   'idle-timeout': { type: 'string', default: '120', describe: 'Seconds an idle keep-alive connection stays open' },
   'max-connections': { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' },
   'connect-timeout': { type: 'string', default: '15', describe: 'Seconds to connect to the upstream, TLS included (504 past it)' },
+  'auth-header': { type: 'string', default: 'authorization', describe: "Header that carries the key: 'authorization' (Bearer) or 'api-key' (Azure OpenAI)" },
 } as const;
 
 type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
@@ -87,7 +91,7 @@ async function yargsParse(argv: string[]): Promise<Raw> {
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
   const args = yargs(argv)
     .scriptName(NAME)
-    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
+    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--auth-header authorization|api-key]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
     .options(FLAGS)
     .strict()
     .version(version)
@@ -113,6 +117,8 @@ async function readOptions(argv: string[]): Promise<Options> {
     die((err as Error).message, EXIT_USAGE);
   }
   if (args['server-info'] === '') die('--server-info needs a file name', EXIT_USAGE);
+  const authHeader = args['auth-header'] ?? 'authorization';
+  if (!(AUTH_HEADERS as string[]).includes(authHeader)) die(`--auth-header must be one of ${AUTH_HEADERS.join(', ')}, got ${JSON.stringify(authHeader)}`, EXIT_USAGE);
   return {
     port: args.port === undefined ? 0 : integer('port', args.port, 0, 65535),
     serverInfo: args['server-info'],
@@ -123,6 +129,7 @@ async function readOptions(argv: string[]): Promise<Options> {
     idleTimeoutMs: integer('idle-timeout', args['idle-timeout'], 1, 86400) * 1000,
     maxConnections: integer('max-connections', args['max-connections'], 1, 100000),
     connectTimeoutMs: integer('connect-timeout', args['connect-timeout'], 1, 600) * 1000,
+    authHeader: authHeader as AuthHeader,
   };
 }
 
@@ -153,6 +160,15 @@ async function main(): Promise<void> {
   }
   wipeOnExit(wipeKey);
   const opts = await readOptions(process.argv.slice(2));
+  // The environment is read once, here: a bad proxy URL or CA file is a
+  // configuration error like a bad flag (exit 2), found before the key is read.
+  try {
+    configureEgress(parseEgressEnv(process.env));
+    loadTrust(process.env);
+  } catch (err) {
+    if (err instanceof EgressError || err instanceof TrustError) die(err.message, EXIT_USAGE);
+    throw err;
+  }
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
   }
@@ -162,7 +178,7 @@ async function main(): Promise<void> {
   if (tty.isatty(0)) process.stderr.write(`${NAME}: reading the API key from stdin (end with Ctrl-D)\n`);
   let auth: Buffer;
   try {
-    auth = readKeyLine(0);
+    auth = readKeyLine(0, opts.authHeader);
   } catch (err) {
     if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
     throw err;

@@ -15,6 +15,9 @@ export const ERRORS = {
   upstream_tls: [502, 'Bad Gateway', 'upstream TLS verification failed'],
   upstream_protocol: [502, 'Bad Gateway', 'upstream sent an invalid HTTP response'],
   upstream_closed: [502, 'Bad Gateway', 'upstream closed the connection before responding'],
+  proxy_unreachable: [502, 'Bad Gateway', 'egress proxy connection failed'],
+  proxy_refused: [502, 'Bad Gateway', 'egress proxy refused the CONNECT tunnel'],
+  proxy_protocol: [502, 'Bad Gateway', 'egress proxy sent an invalid CONNECT response'],
   upstream_timeout: [504, 'Gateway Timeout', 'upstream did not accept the connection in time'],
   version: [505, 'HTTP Version Not Supported', 'only HTTP/1.1 is supported'],
 } as const satisfies Record<string, readonly [number, string, string]>;
@@ -51,5 +54,9 @@ export function upstreamErrorKind(err: NodeJS.ErrnoException): ErrorKind {
     return 'upstream_tls';
   }
   if (code === 'ETIMEDOUT') return 'upstream_timeout';
+  // egress.ts: PROXY_STATUS_407 names the refusal's status code, never its body.
+  if (code.startsWith('PROXY_STATUS_')) return 'proxy_refused';
+  if (code === 'PROXY_BAD_RESPONSE' || code === 'PROXY_CLOSED') return 'proxy_protocol';
+  if (code.startsWith('PROXY_')) return 'proxy_unreachable';
   return 'upstream_unreachable';
 }

@@ -1,11 +1,17 @@
 // Reads the API key from stdin and turns it into the one long-lived Buffer
-// that holds it: the `Authorization: Bearer <key>\r\n` line. The key is never
+// that holds it: the `Authorization: Bearer <key>\r\n` line (or, for Azure's
+// classic deployments, `api-key: <key>\r\n`). The key is never
 // a JS string; the scratch buffer it was read into is zeroed before return.
 import fs from 'node:fs';
 
 // The original reads into a 1024-byte buffer that already holds "Bearer ".
 export const MAX_KEY_BYTES = 1017;
-const LINE_START = Buffer.from('Authorization: Bearer ', 'latin1');
+const LINE_STARTS = {
+  authorization: Buffer.from('Authorization: Bearer ', 'latin1'),
+  'api-key': Buffer.from('api-key: ', 'latin1'),
+} as const;
+export type AuthHeader = keyof typeof LINE_STARTS;
+export const AUTH_HEADERS = Object.keys(LINE_STARTS) as AuthHeader[];
 
 export class KeyError extends Error {}
 
@@ -16,7 +22,8 @@ const isKeyByte = (b: number): boolean =>
   (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x5f;
 
 /** Reads fd until EOF or until more than a key and its line end could need. */
-export function readKeyLine(fd = 0): Buffer {
+export function readKeyLine(fd = 0, header: AuthHeader = 'authorization'): Buffer {
+  const LINE_START = LINE_STARTS[header];
   // Room for the longest key, CRLF, and one byte more to detect overflow.
   const scratch = Buffer.allocUnsafeSlow(MAX_KEY_BYTES + 3).fill(0);
   try {

@@ -4,19 +4,33 @@
 // client's other field lines follow them byte for byte, in their order.
 import type { RequestHead } from './head.js';
 import { nameIs } from './head.js';
+import { forwardProxy } from './egress.js';
 import type { Upstream } from './upstream.js';
 
 /**
  * The request line and Host line; the key's line is kept apart (key.ts).
- * Host comes first, as RFC 9112 §3.2 asks of user agents.
+ * Host comes first, as RFC 9112 §3.2 asks of user agents. Through a forward
+ * proxy (http upstream, HTTP_PROXY), the target is in absolute form (RFC 9112
+ * §3.2.2) and the proxy's own credentials follow Host.
  */
 export function requestPrefix(u: Upstream): Buffer {
-  return Buffer.from(`POST ${u.target} HTTP/1.1\r\nHost: ${u.hostHeader}\r\n`, 'latin1');
+  const proxy = forwardProxy(u);
+  const target = proxy ? `http://${u.hostHeader}${u.target}` : u.target;
+  const line = Buffer.from(`POST ${target} HTTP/1.1\r\nHost: ${u.hostHeader}\r\n`, 'latin1');
+  return proxy ? Buffer.concat([line, proxy.authLine]) : line;
 }
 
-/** The client's field lines minus every Host and Authorization line, then the empty line. */
+/**
+ * Lines that never pass: Host and the credential's lines are the relay's own
+ * (both credential headers, whichever --auth-header injects, so a client can
+ * neither add a second credential nor pick one); Proxy-Authorization is for
+ * the next hop only (RFC 9110 §11.7.2), which for a client is this relay.
+ */
+const DROPPED = ['host', 'authorization', 'api-key', 'proxy-authorization'];
+
+/** The client's field lines minus the DROPPED ones, then the empty line. */
 export function forwardedFields(h: RequestHead): Buffer {
-  const keep = h.fields.filter((f) => !nameIs(h, f, 'host') && !nameIs(h, f, 'authorization'));
+  const keep = h.fields.filter((f) => !DROPPED.some((name) => nameIs(h, f, name)));
   let size = 2;
   for (const f of keep) size += f.next - f.start;
   const out = Buffer.allocUnsafe(size);

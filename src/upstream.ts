@@ -2,6 +2,8 @@
 // made and verified, and the pool of idle keep-alive connections.
 import net from 'node:net';
 import tls from 'node:tls';
+import { dial, isLoopbackHost } from './egress.js';
+import { trustedCa } from './trust.js';
 
 export interface Upstream {
   secure: boolean;
@@ -41,7 +43,7 @@ export function parseUpstream(raw: string): Upstream {
 }
 
 export function isLoopback(u: Upstream): boolean {
-  return u.host === 'localhost' || u.host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(u.host);
+  return isLoopbackHost(u.host);
 }
 
 /**
@@ -100,43 +102,61 @@ export type Connected = (err: NodeJS.ErrnoException | null, sock: net.Socket) =>
  * Opens a connection and calls back once it is usable: for https, only after
  * the handshake has verified the certificate chain and the host name, so no
  * request byte (and so no key byte) is ever queued on an unverified socket.
+ * egress.ts decides how the bytes travel (direct, or through a proxy); TLS is
+ * layered here on whatever stream it gives, so a tunnelled connection is
+ * verified exactly as a direct one.
  */
 export function connect(u: Upstream, timeoutMs: number, done: Connected): net.Socket {
   const sessionKey = `${u.host}:${u.port}`;
   // highWaterMark reaches the socket's stream options in both connect()s;
   // @types/node does not list it.
-  const netOptions: net.NetConnectOpts & { highWaterMark: number } = { host: u.host, port: u.port, highWaterMark: SOCKET_BUFFER, onread: adaptiveReads(() => sock) };
-  const tlsOptions: tls.ConnectionOptions & { highWaterMark: number } = {
-    host: u.host,
-    port: u.port,
-    // RFC 6066 §3: SNI carries DNS names only.
-    ...(net.isIP(u.host) ? {} : { servername: u.host }),
-    ALPNProtocols: ['http/1.1'],
-    highWaterMark: SOCKET_BUFFER,
-    // Resumption skips the full handshake and Node's host-name check, so a
-    // session is only offered to the host and port whose certificate and
-    // name verified when it was made.
-    ...(tlsSessions.has(sessionKey) ? { session: tlsSessions.get(sessionKey)! } : {}),
-  };
-  const sock = u.secure ? tls.connect(tlsOptions) : net.connect(netOptions);
-  if (u.secure) sock.on('session', (s: Buffer) => tlsSessions.set(sessionKey, s));
+  const netOptions: Partial<net.NetConnectOpts> & { highWaterMark: number } = u.secure
+    ? { highWaterMark: SOCKET_BUFFER }
+    : { highWaterMark: SOCKET_BUFFER, onread: adaptiveReads(() => sock) };
+  let sock: net.Socket;
   let settled = false;
   const settle = (err: NodeJS.ErrnoException | null): void => {
     if (settled) return;
     settled = true;
     clearTimeout(deadline);
-    if (err) sock.destroy();
+    if (err) {
+      sock.destroy();
+      raw.destroy();
+    }
     done(err, sock);
   };
-  // A deadline, not socket inactivity: an upstream that trickles handshake
-  // bytes must not hold the client past it.
+  // One deadline, not socket inactivity, over every phase (proxy connection,
+  // CONNECT, TLS): an upstream or proxy that trickles bytes must not hold the
+  // client past it.
   const deadline = setTimeout(() => settle(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), timeoutMs);
-  sock.setNoDelay(true);
-  // Stays attached after settling, so a late error on a socket nobody holds
-  // any more cannot become an uncaught exception.
-  sock.on('error', settle);
-  sock.once(u.secure ? 'secureConnect' : 'connect', () => settle(null));
-  return sock;
+  const raw = dial(u, netOptions, (err) => {
+    if (err || !u.secure) return settle(err);
+    const tlsOptions: tls.ConnectionOptions & { highWaterMark: number } = {
+      socket: raw,
+      // Ignored for the connection; checkServerIdentity verifies against it.
+      host: u.host,
+      // RFC 6066 §3: SNI carries DNS names only.
+      ...(net.isIP(u.host) ? {} : { servername: u.host }),
+      ALPNProtocols: ['http/1.1'],
+      highWaterMark: SOCKET_BUFFER,
+      ...trustedCa(),
+      // Resumption skips the full handshake and Node's host-name check, so a
+      // session is only offered to the host and port whose certificate and
+      // name verified when it was made.
+      ...(tlsSessions.has(sessionKey) ? { session: tlsSessions.get(sessionKey)! } : {}),
+    };
+    const secure = tls.connect(tlsOptions);
+    sock = secure;
+    secure.setNoDelay(true);
+    secure.on('session', (s: Buffer) => tlsSessions.set(sessionKey, s));
+    // Stays attached after settling, so a late error on a socket nobody holds
+    // any more cannot become an uncaught exception.
+    secure.on('error', settle);
+    secure.once('secureConnect', () => settle(null));
+  });
+  sock = raw;
+  raw.on('error', settle);
+  return raw;
 }
 
 interface IdleEntry {

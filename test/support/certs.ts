@@ -1,4 +1,5 @@
-// A throwaway CA and a server certificate for localhost and 127.0.0.1,
+// A throwaway CA and a server certificate for localhost, 127.0.0.1 and any
+// extra DNS names (a name reached only through a test's egress proxy),
 // made with the openssl command line at test time: no key is committed.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,13 +13,13 @@ export interface TestPki {
   cert: Buffer;
 }
 
-export function makeTestPki(): TestPki {
+export function makeTestPki(extraNames: string[] = []): TestPki {
   const dir = tmpDir();
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=proxy test CA');
   run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=${['localhost', ...extraNames].map((n) => `DNS:${n}`).join(',')},IP:127.0.0.1\n`);
   run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
   return {
     dir,
