@@ -54,7 +54,11 @@ export function readKeyLine(fd = 0, header: AuthHeader = 'authorization'): Buffe
     for (let i = 0; i < end; i++) {
       if (!isKeyByte(scratch[i]!)) throw new KeyError("API key may only contain ASCII letters, digits, '-' and '_'");
     }
-    const line = Buffer.allocUnsafeSlow(LINE_START.length + end + 2);
+    // V8 keeps a typed array of at most 64 bytes inside its own heap, where a
+    // GC moves it and leaves the old copy behind (an `api-key: ` line with a
+    // 32-character Azure key is 43 bytes): 65 bytes or more stay off-heap.
+    const size = LINE_START.length + end + 2;
+    const line = Buffer.allocUnsafeSlow(Math.max(size, 65)).subarray(0, size);
     LINE_START.copy(line, 0);
     scratch.copy(line, LINE_START.length, 0, end);
     line[line.length - 2] = 0x0d;

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startUpstream, tmpDir } from '../support/harness.js';
-import { countIn, distinctiveKey, driveClientCases, startProbe, type Probe } from './support/tools.js';
+import { AUTH_MODES, countIn, distinctiveKey, driveClientCases, startProbe, type Probe } from './support/tools.js';
 
 async function snapshotOf(p: Probe): Promise<Buffer> {
   const file = path.join(tmpDir(), 'proxy.heapsnapshot');
@@ -28,12 +28,12 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-test('no string in the proxy heap holds the key; a stringified key is found', async () => {
+for (const mode of AUTH_MODES) test(`no string in the proxy heap holds the key; a stringified key is found (${mode.name})`, async () => {
   const key = distinctiveKey('heap');
   const needle = Buffer.from(key, 'latin1');
   const up = await startUpstream();
-  const proxy = await startProbe('cli', key, ['--upstream-url', up.url]);
-  const down = await startProbe('cli', key, ['--upstream-url', `http://127.0.0.1:${await closedPort()}/v1/responses`]);
+  const proxy = await startProbe('cli', key, ['--upstream-url', up.url, ...mode.args]);
+  const down = await startProbe('cli', key, ['--upstream-url', `http://127.0.0.1:${await closedPort()}/v1/responses`, ...mode.args]);
   const control = await startProbe('control', key, []);
   try {
     await driveClientCases(proxy.port, distinctiveKey('client'));

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { b, CLI, rawExchange, startUpstream, tmpDir, waitFor } from '../support/harness.js';
-import { distinctiveKey, driveClientCases, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
+import { AUTH_MODES, distinctiveKey, driveClientCases, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
 
 interface Run {
   port: number;
@@ -37,7 +37,7 @@ async function shutdown(r: Run): Promise<void> {
   assert.equal(await r.exited, 0);
 }
 
-test('the key appears in no output, response or written file', async (t) => {
+for (const mode of AUTH_MODES) test(`the key appears in no output, response or written file (${mode.name})`, async (t) => {
   const key = distinctiveKey('printed');
   const needle = Buffer.from(key, 'latin1');
   const clientSecret = distinctiveKey('clientsecret');
@@ -63,7 +63,7 @@ test('the key appears in no output, response or written file', async (t) => {
   }
   try {
     for (const [name, url] of cases) {
-      const run = await start(key, ['--upstream-url', url]);
+      const run = await start(key, ['--upstream-url', url, ...mode.args]);
       const replies = await driveClientCases(run.port, clientSecret);
       for (const r of replies) seen.push({ what: `${name}: response`, bytes: r });
       const first = replies[0]!.toString('latin1');
@@ -75,7 +75,7 @@ test('the key appears in no output, response or written file', async (t) => {
       for (const f of filesUnder(run.dir)) seen.push({ what: `${name}: file ${path.relative(run.dir, f)}`, bytes: fs.readFileSync(f) });
     }
     // The upstream did receive the key: the needle is right, the search can hit.
-    assert.ok(up.received.some((r) => r.head.includes(needle)));
+    assert.ok(up.received.some((r) => r.head.includes(`\r\n${mode.line}${key}\r\n`)));
     assert.ok(seen.some((s) => s.what.endsWith('server-info.json')), 'the server-info file was searched');
     assert.ok(seen.some((s) => s.what.startsWith('upstream down') && s.bytes.includes('upstream request failed')), 'the 502 was logged');
     for (const s of seen) {

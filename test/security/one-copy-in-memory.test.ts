@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { b, rawExchange, startUpstream } from '../support/harness.js';
-import { countInProcessMemory, distinctiveKey, driveClientCases, opensslMissing, pausedAtExit, selfSignedCert, startProbe, startTlsUpstream } from './support/tools.js';
+import { AUTH_MODES, countInProcessMemory, distinctiveKey, driveClientCases, opensslMissing, pausedAtExit, selfSignedCert, startProbe, startTlsUpstream } from './support/tools.js';
 
 const readable = (): string | null => {
   try {
@@ -17,11 +17,11 @@ const readable = (): string | null => {
   }
 };
 
-test('plain-http upstream: one copy while serving, none after /shutdown', { skip: readable() ?? false }, async () => {
+for (const mode of AUTH_MODES) test(`plain-http upstream: one copy while serving, none after /shutdown (${mode.name})`, { skip: readable() ?? false }, async () => {
   const key = distinctiveKey('onecopy');
   const needle = Buffer.from(key, 'latin1');
   const up = await startUpstream();
-  const p = await startProbe('cli', key, ['--http-shutdown', '--upstream-url', up.url]);
+  const p = await startProbe('cli', key, ['--http-shutdown', '--upstream-url', up.url, ...mode.args]);
   try {
     assert.equal(countInProcessMemory(p.proc.pid!, needle).count, 1, 'one copy right after start-up');
     await driveClientCases(p.port, distinctiveKey('client'));

@@ -270,6 +270,7 @@ export async function driveClientCases(port: number, clientSecret: string): Prom
   const cases: Buffer[] = [
     request(),
     request('{"model":"m"}', `Authorization: Bearer ${clientSecret}\r\n`),
+    request('{"model":"m"}', `api-key: ${clientSecret}\r\n`),
     b('GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
     request('{}', '', '/v1/responses?x=1'),
     b('POST /v1/responses HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n'),
@@ -279,3 +280,9 @@ export async function driveClientCases(port: number, clientSecret: string): Prom
   for (const c of cases) replies.push((await rawExchange(port, [c], { until: (d) => responsesComplete(d), ms: 10000 })).data);
   return replies;
 }
+
+/** Both ways the key can be sent upstream (--auth-header); every key-hygiene test runs in each. */
+export const AUTH_MODES: { name: string; args: string[]; line: string }[] = [
+  { name: 'Authorization', args: [], line: 'Authorization: Bearer ' },
+  { name: 'api-key', args: ['--auth-header', 'api-key'], line: 'api-key: ' },
+];
