@@ -27,6 +27,8 @@ export interface Path {
   name: string;
   /** Why it is skipped, if it is. */
   skip?: string;
+  /** Measured only when --paths names it, so the full run stays as it was. */
+  optIn?: boolean;
   start(env: Env): Promise<Running>;
 }
 
@@ -65,6 +67,40 @@ export function relay(scheme: 'http' | 'https'): Path {
       const prof = env.profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${env.profileDir}`, `--cpu-prof-name=relay-${scheme}.cpuprofile`] : [];
       const args = [...prof, join(env.root, 'dist/src/cli.js'), '--upstream-url', upstreamUrl(env, scheme), ...(env.profileDir ? ['--http-shutdown'] : [])];
       return startWithInfo(env, `relay-${scheme}`, process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca });
+    },
+  };
+}
+
+let tunnel: Promise<number> | null = null;
+
+/** bench/tunnel-proxy.ts, started once and left to stopAll() at the end of the run. */
+function tunnelPort(env: Env): Promise<number> {
+  tunnel ??= new Promise((resolve, reject) => {
+    const p = launch(process.execPath, [join(env.root, 'dist/bench/tunnel-proxy.js')]);
+    let out = '';
+    p.child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n')) resolve((JSON.parse(line!) as { port: number }).port);
+    });
+    p.child.once('exit', () => reject(new Error(`the tunnel proxy exited: ${p.stderr()}`)));
+  });
+  return tunnel;
+}
+
+/**
+ * This relay to the https upstream through a local CONNECT proxy
+ * (HTTPS_PROXY): the upstream is named api.bench.test, which the certificate
+ * also carries, since a loopback upstream never goes through a proxy.
+ */
+export function relayConnect(): Path {
+  return {
+    name: 'relay-https-connect',
+    optIn: true,
+    start: async (env) => {
+      const port = await tunnelPort(env);
+      const args = [join(env.root, 'dist/src/cli.js'), '--upstream-url', `https://api.bench.test:${env.upstream.https}/v1/responses`];
+      return startWithInfo(env, 'relay-https-connect', process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca, HTTPS_PROXY: `http://127.0.0.1:${port}` });
     },
   };
 }
@@ -221,7 +257,7 @@ export function makeTls(cache: string): Tls {
   mkdirSync(dir, { recursive: true });
   const f = (n: string) => join(dir, n);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:api.bench.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
   const steps: string[][] = [
     ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=bench test CA',
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'],

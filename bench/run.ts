@@ -5,7 +5,7 @@
 // Flags (for short runs while developing; the committed results use none, and
 // a run with any of the first five writes to bench/.cache/results/ instead):
 //   --quick            one round, concurrency 1 unless --concurrency says, a 50 MB download
-//   --paths=a,b        only these paths (direct is always kept)
+//   --paths=a,b        only these paths (direct is always kept); relay-https-connect only this way
 //   --concurrency=1,50 only these concurrency levels
 //   --profile          run the relays under --cpu-prof (profiles land in bench/.cache/prof)
 //   --only=sse,json,bulk  only these measurement sections
@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Response } from './client.js';
-import { fetchOriginal, findNginx, makeTls, naive, nginx, nodePipe, original, relay, type Env, type Path, type Running } from './paths.js';
+import { fetchOriginal, findNginx, makeTls, naive, nginx, nodePipe, original, relay, relayConnect, type Env, type Path, type Running } from './paths.js';
 import { cpuSeconds, launch, peakRssMB, resetPeak, rssMB, run, stop, stopAll, waitFor } from './procs.js';
 import { writeReport, type Results } from './report.js';
 import { dist, median } from './stats.js';
@@ -100,8 +100,8 @@ async function main() {
   const ngx = findNginx();
   const wanted = arg('paths')?.split(',');
   const direct: Path = { name: 'direct', start: async (env) => ({ port: env.upstream.http, proc: null, startupMs: 0 }) };
-  const all = [direct, relay('http'), relay('https'), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe()];
-  const paths = all.filter((p) => p.name === 'direct' || !wanted || wanted.includes(p.name));
+  const all = [direct, relay('http'), relay('https'), relayConnect(), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe()];
+  const paths = all.filter((p) => p.name === 'direct' || (wanted ? wanted.includes(p.name) : !p.optIn));
   for (const p of paths) if (p.skip) skip(p.name, p.skip);
   const usable = paths.filter((p) => !p.skip);
 
