@@ -295,6 +295,32 @@ describe('through a CONNECT proxy', () => {
     }
   });
 
+  test('SSL_CERT_FILE and SSL_CERT_DIR add trusted roots, as for the original; NODE_EXTRA_CA_CERTS still works beside them', async () => {
+    const dir = fs.mkdtempSync(`${pki.dir}/certdir-`);
+    fs.copyFileSync(pki.caFile, `${dir}/test-ca.pem`);
+    const unrelated = makeTestPki();
+    try {
+      for (const [vars, status] of [
+        [{ SSL_CERT_FILE: pki.caFile }, 200],
+        [{ SSL_CERT_DIR: dir }, 200],
+        // Extra roots are added to Node's store, not put in its place.
+        [{ SSL_CERT_FILE: unrelated.caFile, NODE_EXTRA_CA_CERTS: pki.caFile }, 200],
+        [{ SSL_CERT_FILE: unrelated.caFile }, 502],
+      ] as const) {
+        const p = await proxy();
+        const relay = await startProxy(['--upstream-url', URL_HTTPS], { env: env({ HTTPS_PROXY: p.url, ...vars }, false) });
+        try {
+          const res = await rawExchange(relay.port, [request()], { until: responsesComplete });
+          assert.equal(res.status, status, JSON.stringify(vars));
+        } finally {
+          await relay.stop();
+        }
+      }
+    } finally {
+      fs.rmSync(unrelated.dir, { recursive: true, force: true });
+    }
+  });
+
   test('streaming and keep-alive through the tunnel', async () => {
     let release: (() => void) | null = null;
     const sse = await startUpstream(
