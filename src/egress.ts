@@ -250,12 +250,16 @@ export function dial(d: Dest, options: Partial<net.NetConnectOpts>, ready: Diale
       done();
       settle(Object.assign(new Error('proxy tunnel failed'), { code }));
     };
+    // Also on close, for a deadline that destroyed the socket mid-CONNECT:
+    // the wasm parser is held until destroy().
     const done = (): void => {
       sock.removeListener('data', onData);
       sock.removeListener('end', onEnd);
+      sock.removeListener('close', done);
       parser.destroy();
     };
     const onEnd = (): void => fail('PROXY_CLOSED');
+    sock.once('close', done);
     const onData = (chunk: Buffer): void => {
       let off = 0;
       for (;;) {
