@@ -52,15 +52,16 @@ export function responses(data: Buffer): { status: number; end: number }[] {
 
 /**
  * What the upstream must receive for a client request, computed without the
- * code under test: the request line and Host replaced, every Authorization
- * line dropped and the proxy's inserted, every other line and the body as sent.
+ * code under test: the request line and Host replaced, every Authorization,
+ * api-key and Proxy-Authorization line dropped and the proxy's Authorization
+ * inserted, every other line and the body as sent.
  */
 export function expectedUpstream(clientRequest: Buffer, hostHeader: string, key = KEY): Buffer {
   let i = 0;
   while (clientRequest[i] === 0x0d && clientRequest[i + 1] === 0x0a) i += 2;
   const end = clientRequest.indexOf('\r\n\r\n', i);
   const lines = clientRequest.toString('latin1', i, end).split('\r\n').slice(1);
-  const kept = lines.filter((l) => !/^(host|authorization):/i.test(l));
+  const kept = lines.filter((l) => !/^(host|authorization|api-key|proxy-authorization):/i.test(l));
   const head = `POST /v1/responses HTTP/1.1\r\nHost: ${hostHeader}\r\nAuthorization: Bearer ${key}\r\n${kept.map((l) => `${l}\r\n`).join('')}\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), clientRequest.subarray(end + 4)]);
 }
