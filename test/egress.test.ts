@@ -184,11 +184,13 @@ describe('through a CONNECT proxy', () => {
   test('NO_PROXY naming the upstream: the proxy is not used', async () => {
     const p = await proxy();
     for (const no of [NAME, 'example.test', '.example.test', '*']) {
-      const relay = await startProxy(['--upstream-url', URL_HTTPS], { env: env({ HTTPS_PROXY: p.url, no_proxy: no }) });
+      const relay = await startProxy(['--upstream-url', URL_HTTPS, '--connect-timeout', '1'], { env: env({ HTTPS_PROXY: p.url, no_proxy: no }) });
       try {
-        // Direct, the name does not resolve here: 502, and the proxy saw nothing.
+        // Direct, the reserved .test name (RFC 6761) does not resolve: 502,
+        // or 504 where the resolver does not answer within the deadline.
+        // Either way the proxy saw nothing.
         const res = await rawExchange(relay.port, [request()], { until: responsesComplete });
-        assert.equal(res.status, 502);
+        assert.ok(res.status === 502 || res.status === 504, String(res.status));
         assert.equal(p.connections, 0, no);
       } finally {
         await relay.stop();
