@@ -23,8 +23,6 @@ export interface Dest {
 export interface HttpProxy {
   host: string;
   port: number;
-  /** `host:port` for messages: never the credentials. */
-  label: string;
   /** `Proxy-Authorization: Basic …\r\n` when the URL carries credentials, else empty. */
   authLine: Buffer;
 }
@@ -103,7 +101,7 @@ function parseProxyUrl(variable: string, raw: string): HttpProxy {
     // RFC 7617 §2: base64 of user-id ":" password, UTF-8.
     authLine = Buffer.from(`Proxy-Authorization: Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}\r\n`, 'latin1');
   }
-  return { host, port, label: `${url.host}`, authLine };
+  return { host, port, authLine };
 }
 
 /**

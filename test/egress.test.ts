@@ -18,7 +18,10 @@ const URL_HTTP = `http://${NAME}/v1/responses`;
 describe('choosing the proxy', () => {
   const https = (host: string, port = 443) => ({ secure: true, host, port });
   const http = (host: string, port = 80) => ({ secure: false, host, port });
-  const via = (c: EgressConfig, d: { secure: boolean; host: string; port: number }) => proxyFor(d, c)?.label ?? null;
+  const via = (c: EgressConfig, d: { secure: boolean; host: string; port: number }) => {
+    const p = proxyFor(d, c);
+    return p ? `${p.host}:${p.port}` : null;
+  };
 
   test('each variable, its lowercase form, and which applies to which scheme', () => {
     for (const name of ['HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy']) {
@@ -40,7 +43,7 @@ describe('choosing the proxy', () => {
     assert.equal(via(parseEgressEnv({ http_proxy: 'http://p:1', REQUEST_METHOD: 'GET' }), http(NAME)), 'p:1');
     // No scheme means http, as in curl and reqwest; no port means 80.
     assert.equal(via(parseEgressEnv({ HTTPS_PROXY: 'proxy.corp:3128' }), https(NAME)), 'proxy.corp:3128');
-    assert.equal(proxyFor(https(NAME), parseEgressEnv({ HTTPS_PROXY: 'http://proxy.corp' }))?.port, 80);
+    assert.equal(via(parseEgressEnv({ HTTPS_PROXY: 'http://proxy.corp' }), https(NAME)), 'proxy.corp:80');
   });
 
   test('NO_PROXY forms: exact, suffix with and without a dot, *, host:port, IP literals and CIDR', () => {
@@ -90,7 +93,7 @@ describe('choosing the proxy', () => {
   test('credentials are percent-decoded into Proxy-Authorization; bad URLs are refused without echoing them', () => {
     const p = proxyFor(https(NAME), parseEgressEnv({ HTTPS_PROXY: 'http://u%40corp:p%3Aw%40rd@proxy:8080' }))!;
     assert.equal(p.authLine.toString('latin1'), `Proxy-Authorization: Basic ${Buffer.from('u@corp:p:w@rd').toString('base64')}\r\n`);
-    assert.equal(p.label, 'proxy:8080');
+    assert.equal(`${p.host}:${p.port}`, 'proxy:8080');
     for (const [value, message] of [
       ['https://proxy:443', /https:\/\/ proxy URLs .* not supported/],
       ['socks5://proxy:1080', /only http:\/\/ proxies/],
