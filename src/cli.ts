@@ -10,6 +10,7 @@ import { createRelayServer } from './accept.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { KeyError, readKeyLine, wipeKey } from './key.js';
 import { requestPrefix } from './rewrite.js';
+import { Dump } from './tap.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
@@ -27,6 +28,7 @@ interface Options {
   idleTimeoutMs: number;
   maxConnections: number;
   connectTimeoutMs: number;
+  dumpDir: string | undefined;
 }
 
 // process.exit() runs the 'exit' listener that wipes the key (harden.ts).
@@ -54,6 +56,7 @@ const FLAGS = {
   'idle-timeout': { type: 'string', default: '120', describe: 'Seconds an idle keep-alive connection stays open' },
   'max-connections': { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' },
   'connect-timeout': { type: 'string', default: '15', describe: 'Seconds to connect to the upstream, TLS included (504 past it)' },
+  'dump-dir': { type: 'string', describe: 'Write each admitted request and its response as JSON files in DIR (mode 0600, credentials redacted)' },
 } as const;
 
 type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
@@ -87,7 +90,7 @@ async function yargsParse(argv: string[]): Promise<Raw> {
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
   const args = yargs(argv)
     .scriptName(NAME)
-    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
+    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--dump-dir <DIR>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
     .options(FLAGS)
     .strict()
     .version(version)
@@ -113,6 +116,7 @@ async function readOptions(argv: string[]): Promise<Options> {
     die((err as Error).message, EXIT_USAGE);
   }
   if (args['server-info'] === '') die('--server-info needs a file name', EXIT_USAGE);
+  if (args['dump-dir'] === '') die('--dump-dir needs a directory name', EXIT_USAGE);
   return {
     port: args.port === undefined ? 0 : integer('port', args.port, 0, 65535),
     serverInfo: args['server-info'],
@@ -123,6 +127,7 @@ async function readOptions(argv: string[]): Promise<Options> {
     idleTimeoutMs: integer('idle-timeout', args['idle-timeout'], 1, 86400) * 1000,
     maxConnections: integer('max-connections', args['max-connections'], 1, 100000),
     connectTimeoutMs: integer('connect-timeout', args['connect-timeout'], 1, 600) * 1000,
+    dumpDir: args['dump-dir'],
   };
 }
 
@@ -156,6 +161,19 @@ async function main(): Promise<void> {
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
   }
+  const log = (line: string): void => void process.stderr.write(`${NAME}: ${line}\n`);
+  // Made before the key is read and before listening, so a bad path costs nothing.
+  // Directories it creates are the user's alone: the dumps hold prompts and answers.
+  let dump: Dump | undefined;
+  if (opts.dumpDir !== undefined) {
+    try {
+      fs.mkdirSync(opts.dumpDir, { recursive: true, mode: 0o700 });
+      if (!fs.statSync(opts.dumpDir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (err) {
+      die(`cannot create --dump-dir ${opts.dumpDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
+    }
+    dump = new Dump(path.resolve(opts.dumpDir), log);
+  }
   // tty.isatty, not process.stdin: that getter opens a stream on fd 0, which
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
   // pooled Buffers that are never zeroed.
@@ -187,7 +205,8 @@ async function main(): Promise<void> {
     headTimeoutMs: opts.headTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     maxConnections: opts.maxConnections,
-    log: (line) => process.stderr.write(`${NAME}: ${line}\n`),
+    ...(dump ? { dump } : {}),
+    log,
   });
   server.on('error', (err: NodeJS.ErrnoException) => die(`cannot listen on 127.0.0.1:${opts.port} (${err.code ?? err.message})`, EXIT_FAILURE));
   server.listen({ host: '127.0.0.1', port: opts.port }, () => {
