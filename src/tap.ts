@@ -75,7 +75,14 @@ export class Dump {
   private held = 0;
   private worker: Worker | null = null;
 
-  constructor(readonly dir: string, private readonly log: (line: string) => void) {}
+  /** Budget bytes posted to the current writer and not yet acknowledged. */
+  private posted = 0;
+
+  constructor(readonly dir: string, private readonly log: (line: string) => void) {
+    // Started now, at start-up: starting a thread later would stall the
+    // event loop in the middle of the first exchange.
+    this.writer();
+  }
 
   /** A tap for an admitted request; numbering and its time are taken now. */
   open(head: RequestHead): Tap {
@@ -96,20 +103,27 @@ export class Dump {
 
   write(rec: DumpRecord, reserved: number): void {
     const transfer = rec.body.map((b) => b.buffer as ArrayBuffer);
-    this.writer().postMessage({ rec, reserved }, transfer);
+    const w = this.writer();
+    this.posted += reserved;
+    w.postMessage({ rec, reserved }, transfer);
   }
 
   private writer(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(new URL('./dump-writer.js', import.meta.url));
     w.on('message', (m: WriterReply) => {
+      this.posted -= m.released;
       this.release(m.released);
       if (m.error) this.log(m.error);
     });
-    // A writer that died loses what it held; the next dump starts a new one.
+    // A writer that died loses the dumps it held and gives their budget
+    // back; the next dump starts a new one.
     w.on('error', (err) => this.log(`dump writer failed: ${err.name}`));
     w.on('exit', () => {
-      if (this.worker === w) this.worker = null;
+      if (this.worker !== w) return;
+      this.worker = null;
+      this.release(this.posted);
+      this.posted = 0;
     });
     // Dumps must not keep a shutting-down relay alive.
     w.unref();
