@@ -273,6 +273,15 @@ describe('dump bodies: chunked, SSE, non-JSON, encodings, cap', () => {
     });
   }
 
+  test('a request body with Content-Encoding is forwarded as sent and dumped decoded', async () => {
+    const gz = zlib.gzipSync(Buffer.from('{"compressed":"request"}'));
+    await exchange(s.proxy.port, post(s.proxy.port, gz, 'X-Mode: gzip\r\nContent-Encoding: gzip\r\n'));
+    assert.ok(s.up.received.at(-1)!.body.equals(gz));
+    n++;
+    assert.deepEqual(read(s.dir, await waitFile(s.dir, n, 'request'))['body'], { compressed: 'request' });
+    await waitFile(s.dir, n, 'response');
+  });
+
   test('a gzip bomb is decoded only up to the cap and marked truncated', async () => {
     const res = await exchange(s.proxy.port, post(s.proxy.port, '{}', 'X-Mode: bomb\r\n'));
     assert.equal(res.data.length - res.data.indexOf('\r\n\r\n') - 4, bomb.length);
