@@ -90,11 +90,11 @@ export class Dump {
     return new Tap(this, path.join(this.dir, stem), head);
   }
 
-  /** Grants up to `n` bytes of the shared budget. */
-  reserve(n: number): number {
-    const granted = Math.max(0, Math.min(n, DUMP_BUDGET - this.held));
-    this.held += granted;
-    return granted;
+  /** Takes `n` bytes of the shared budget, if that many are left. */
+  reserve(n: number): boolean {
+    if (this.held + n > DUMP_BUDGET) return false;
+    this.held += n;
+    return true;
   }
 
   release(n: number): void {
@@ -140,18 +140,18 @@ class Sink {
   reserved = 0;
   kept = 0;
   seen = 0;
+  /** The budget ran out once: later bytes are not kept either, so a dump is a prefix, never holed. */
+  private full = false;
 
   constructor(private readonly dump: Dump) {}
 
   add(bytes: Buffer, from = 0): void {
-    const n = bytes.length - from;
-    this.seen += n;
+    this.seen += bytes.length - from;
     let at = from;
-    while (at < bytes.length && this.kept < DUMP_CAP) {
+    while (at < bytes.length && this.kept < DUMP_CAP && !this.full) {
       if (this.used === BLOCK) {
-        const got = this.dump.reserve(BLOCK);
-        if (got < BLOCK) {
-          this.dump.release(got);
+        if (!this.dump.reserve(BLOCK)) {
+          this.full = true;
           return;
         }
         this.reserved += BLOCK;

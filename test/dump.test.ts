@@ -6,10 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
+import { splitRequestHead } from '../src/head.js';
+import { Dump, DUMP_BUDGET, DUMP_CAP } from '../src/tap.js';
 import { KEY, rawExchange, responsesComplete, runCli, startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Responder, type Upstream } from './support/harness.js';
 
 const NAME = /^(\d{6})-(\d{13})-(request|response)\.json$/;
 const CAP = 4 * 1024 * 1024;
+assert.equal(DUMP_CAP, CAP);
 
 /** A real-world-sized project key (164 chars), never to be seen in a dump. */
 const PROJECT_KEY = `sk-proj-${'Ab3_-xYz9Q'.repeat(15)}abcdef`;
@@ -421,5 +424,42 @@ describe('--dump-dir on the command line', () => {
   test('--help lists --dump-dir', async () => {
     const help = await runCli(['--help'], '');
     assert.match(help.stdout, /--dump-dir/);
+  });
+});
+
+describe('dump memory across exchanges', () => {
+  test(`all open dumps together hold at most ${DUMP_BUDGET} bytes; past it a dump is cut, never holed`, async () => {
+    const root = tmpDir();
+    const logs: string[] = [];
+    try {
+      const dump = new Dump(root, (l) => logs.push(l));
+      const req = post(1, '{}');
+      const head = splitRequestHead(req.subarray(0, req.indexOf('\r\n\r\n') + 4))!;
+      const chunk = Buffer.alloc(CAP, 0x61);
+      // Open exchanges, each holding a full cap of request body, fill the budget.
+      const open = Array.from({ length: DUMP_BUDGET / CAP }, () => dump.open(head));
+      for (const t of open) t.requestBody(chunk);
+      const late = dump.open(head);
+      late.requestBody(Buffer.from('{"late":'));
+      // Budget given back (an open dump ends and is written): still nothing more
+      // is kept for the late dump, so its body is a prefix of what was sent.
+      open[0]!.end('client_abort');
+      await waitFor('the first dump written', () => fs.readdirSync(root).length === 1 && logs.length === 0);
+      late.requestBody(Buffer.from('true}'));
+      late.requestEnd();
+      const f = await waitFor('the late dump', () => fs.readdirSync(root).find((x) => x.startsWith(String(DUMP_BUDGET / CAP + 1).padStart(6, '0'))));
+      const rec = await waitFor('the late dump to parse', () => {
+        try {
+          return JSON.parse(fs.readFileSync(path.join(root, f), 'utf8')) as Record<string, unknown>;
+        } catch {
+          return undefined;
+        }
+      });
+      assert.equal(rec['body'], '');
+      assert.equal(rec['truncated'], true);
+      assert.equal(rec['body_bytes'], 13);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
