@@ -5,10 +5,17 @@
 // request file always lands before its response file and at most one decoded
 // body (DUMP_CAP bytes) is held here at once.
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { DUMP_CAP, type DumpRecord, type WriterReply } from './tap.js';
+
+// On Linux a nice value belongs to the thread, so this lowers only the
+// writer's share of the CPU: on a busy machine the relay's own thread runs
+// first, and a dump waits instead of a relayed byte. (Elsewhere
+// setpriority(0) would renice the whole process, so it is left alone.)
+if (process.platform === 'linux') os.setPriority(19);
 
 let queue = Promise.resolve();
 
