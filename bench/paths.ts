@@ -60,13 +60,18 @@ async function startWithInfo(env: Env, name: string, cmd: string, args: string[]
   return { port: info.port, proc, startupMs };
 }
 
-export function relay(scheme: 'http' | 'https'): Path {
+export function relay(scheme: 'http' | 'https', dump = false): Path {
+  const name = dump ? 'relay-dump' : `relay-${scheme}`;
   return {
-    name: `relay-${scheme}`,
+    name,
+    // Only when --paths names it: the default full run keeps its time budget.
+    ...(dump ? { optIn: true } : {}),
     start: (env) => {
-      const prof = env.profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${env.profileDir}`, `--cpu-prof-name=relay-${scheme}.cpuprofile`] : [];
-      const args = [...prof, join(env.root, 'dist/src/cli.js'), '--upstream-url', upstreamUrl(env, scheme), ...(env.profileDir ? ['--http-shutdown'] : [])];
-      return startWithInfo(env, `relay-${scheme}`, process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca });
+      const prof = env.profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${env.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+      // A fresh directory per start; run.ts clears dump-* scratch at the next run.
+      const dumpDir = dump ? ['--dump-dir', join(env.cache, `dump-${process.pid}-${seq++}`)] : [];
+      const args = [...prof, join(env.root, 'dist/src/cli.js'), '--upstream-url', upstreamUrl(env, scheme), ...dumpDir, ...(env.profileDir ? ['--http-shutdown'] : [])];
+      return startWithInfo(env, name, process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca });
     },
   };
 }

@@ -22,7 +22,7 @@ export interface Results {
   durationS?: number;
 }
 
-const ORDER = ['direct', 'relay-http', 'relay-https', 'original', 'nginx', 'naive-node', 'node-pipe'];
+const ORDER = ['direct', 'relay-http', 'relay-https', 'relay-dump', 'original', 'nginx', 'naive-node', 'node-pipe'];
 const byOrder = (a: string, b: string) => ORDER.indexOf(a) - ORDER.indexOf(b);
 
 export function writeReport(dir: string, r: Results): string[] {
@@ -167,6 +167,7 @@ const COLORS: Record<string, string> = {
   direct: '#222222',
   'relay-http': '#1f77b4',
   'relay-https': '#17becf',
+  'relay-dump': '#8c564b',
   original: '#d62728',
   nginx: '#2ca02c',
   'naive-node': '#9467bd',

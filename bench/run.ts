@@ -5,7 +5,7 @@
 // Flags (for short runs while developing; the committed results use none, and
 // a run with any of the first five writes to bench/.cache/results/ instead):
 //   --quick            one round, concurrency 1 unless --concurrency says, a 50 MB download
-//   --paths=a,b        only these paths (direct is always kept); relay-https-connect only this way
+//   --paths=a,b        only these paths (direct is always kept); relay-https-connect and relay-dump only this way
 //   --concurrency=1,50 only these concurrency levels
 //   --profile          run the relays under --cpu-prof (profiles land in bench/.cache/prof)
 //   --only=sse,json,bulk  only these measurement sections
@@ -78,7 +78,7 @@ function send(l: Live, bench: object, sse: boolean, timeoutMs: number): Promise<
 async function main() {
   mkdirSync(cache, { recursive: true });
   // Scratch from earlier runs (server-info files, nginx prefixes) is ours to clear.
-  for (const d of readdirSync(cache)) if (d === 'run' || d.startsWith('nginx-')) rmSync(join(cache, d), { recursive: true, force: true });
+  for (const d of readdirSync(cache)) if (d === 'run' || d.startsWith('nginx-') || d.startsWith('dump-')) rmSync(join(cache, d), { recursive: true, force: true });
   const results: Results = {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.slice(2).length ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
@@ -100,7 +100,7 @@ async function main() {
   const ngx = findNginx();
   const wanted = arg('paths')?.split(',');
   const direct: Path = { name: 'direct', start: async (env) => ({ port: env.upstream.http, proc: null, startupMs: 0 }) };
-  const all = [direct, relay('http'), relay('https'), relayConnect(), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe()];
+  const all = [direct, relay('http'), relay('https'), relayConnect(), relay('http', true), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe()];
   const paths = all.filter((p) => p.name === 'direct' || (wanted ? wanted.includes(p.name) : !p.optIn));
   for (const p of paths) if (p.skip) skip(p.name, p.skip);
   const usable = paths.filter((p) => !p.skip);

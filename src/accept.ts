@@ -9,6 +9,7 @@ import { nameIs, splitRequestHead } from './head.js';
 import { Ev, MessageParser } from './parse.js';
 import { Exchange, type ClientSide, type RelayContext } from './relay.js';
 import { forwardedFields } from './rewrite.js';
+import type { Dump } from './tap.js';
 import { SOCKET_BUFFER } from './upstream.js';
 
 export interface ServerOptions {
@@ -21,6 +22,8 @@ export interface ServerOptions {
   /** A kept-alive connection with no request in flight is closed after this. */
   idleTimeoutMs: number;
   maxConnections: number;
+  /** --dump-dir: each admitted exchange is observed and written there. */
+  dump?: Dump;
   /** One line per failure the operator should know about; never request bytes. */
   log: (line: string) => void;
 }
@@ -147,7 +150,7 @@ class ClientConn implements ClientSide {
     this.keepAlive = this.req.keepAlive;
     this.state = State.Body;
     const idempotent = head.fields.some((f) => nameIs(head, f, 'idempotency-key'));
-    this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent);
+    this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent, this.opts.dump?.open(head));
     return true;
   }
 

@@ -12,6 +12,7 @@ import { configureEgress, EgressError, parseEgressEnv } from './egress.js';
 import { AUTH_HEADERS, KeyError, readKeyLine, wipeKey, type AuthHeader } from './key.js';
 import { requestPrefix } from './rewrite.js';
 import { loadTrust, TrustError } from './trust.js';
+import { Dump } from './tap.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
@@ -30,6 +31,7 @@ interface Options {
   maxConnections: number;
   connectTimeoutMs: number;
   authHeader: AuthHeader;
+  dumpDir: string | undefined;
 }
 
 // process.exit() runs the 'exit' listener that wipes the key (harden.ts).
@@ -58,6 +60,7 @@ const FLAGS = {
   'max-connections': { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' },
   'connect-timeout': { type: 'string', default: '15', describe: 'Seconds to connect to the upstream, TLS included (504 past it)' },
   'auth-header': { type: 'string', default: 'authorization', describe: "Header that carries the key: 'authorization' (Bearer) or 'api-key' (Azure OpenAI)" },
+  'dump-dir': { type: 'string', describe: 'Write each admitted request and its response as JSON files in DIR (mode 0600, credentials redacted)' },
 } as const;
 
 type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
@@ -91,7 +94,7 @@ async function yargsParse(argv: string[]): Promise<Raw> {
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
   const args = yargs(argv)
     .scriptName(NAME)
-    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--auth-header authorization|api-key]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
+    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--auth-header authorization|api-key] [--dump-dir <DIR>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
     .options(FLAGS)
     .strict()
     .version(version)
@@ -119,6 +122,7 @@ async function readOptions(argv: string[]): Promise<Options> {
   if (args['server-info'] === '') die('--server-info needs a file name', EXIT_USAGE);
   const authHeader = args['auth-header'] ?? 'authorization';
   if (!(AUTH_HEADERS as string[]).includes(authHeader)) die(`--auth-header must be one of ${AUTH_HEADERS.join(', ')}, got ${JSON.stringify(authHeader)}`, EXIT_USAGE);
+  if (args['dump-dir'] === '') die('--dump-dir needs a directory name', EXIT_USAGE);
   return {
     port: args.port === undefined ? 0 : integer('port', args.port, 0, 65535),
     serverInfo: args['server-info'],
@@ -130,6 +134,7 @@ async function readOptions(argv: string[]): Promise<Options> {
     maxConnections: integer('max-connections', args['max-connections'], 1, 100000),
     connectTimeoutMs: integer('connect-timeout', args['connect-timeout'], 1, 600) * 1000,
     authHeader: authHeader as AuthHeader,
+    dumpDir: args['dump-dir'],
   };
 }
 
@@ -172,6 +177,19 @@ async function main(): Promise<void> {
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
   }
+  const log = (line: string): void => void process.stderr.write(`${NAME}: ${line}\n`);
+  // Made before the key is read and before listening, so a bad path costs nothing.
+  // Directories it creates are the user's alone: the dumps hold prompts and answers.
+  let dump: Dump | undefined;
+  if (opts.dumpDir !== undefined) {
+    try {
+      fs.mkdirSync(opts.dumpDir, { recursive: true, mode: 0o700 });
+      if (!fs.statSync(opts.dumpDir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (err) {
+      die(`cannot create --dump-dir ${opts.dumpDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
+    }
+    dump = new Dump(path.resolve(opts.dumpDir), log);
+  }
   // tty.isatty, not process.stdin: that getter opens a stream on fd 0, which
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
   // pooled Buffers that are never zeroed.
@@ -203,7 +221,8 @@ async function main(): Promise<void> {
     headTimeoutMs: opts.headTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     maxConnections: opts.maxConnections,
-    log: (line) => process.stderr.write(`${NAME}: ${line}\n`),
+    ...(dump ? { dump } : {}),
+    log,
   });
   server.on('error', (err: NodeJS.ErrnoException) => die(`cannot listen on 127.0.0.1:${opts.port} (${err.code ?? err.message})`, EXIT_FAILURE));
   server.listen({ host: '127.0.0.1', port: opts.port }, () => {

@@ -6,6 +6,7 @@ import type net from 'node:net';
 import type { ErrorKind } from './errors.js';
 import { upstreamErrorKind } from './errors.js';
 import { Ev, MessageParser } from './parse.js';
+import type { Tap } from './tap.js';
 import { connect, type Pool, type Upstream } from './upstream.js';
 
 export interface RelayContext {
@@ -54,7 +55,14 @@ export class Exchange {
   private replay: Buffer[] | null = null;
   private replayBytes = 0;
 
-  constructor(private readonly client: ClientSide, private readonly ctx: RelayContext, fields: Buffer, idempotent: boolean) {
+  constructor(
+    private readonly client: ClientSide,
+    private readonly ctx: RelayContext,
+    fields: Buffer,
+    idempotent: boolean,
+    /** --dump-dir's observer: it sees the bytes and the ending, never the rewritten head. */
+    private readonly tap?: Tap,
+  ) {
     this.res = new MessageParser('RESPONSE', ctx.maxHeadBytes);
     this.queued.push(ctx.prefix, ctx.auth, fields);
     const pooled = ctx.pool.take();
@@ -83,6 +91,7 @@ export class Exchange {
   /** Client body bytes, exactly as framed by the client. */
   sendBody(bytes: Buffer): void {
     if (bytes.length === 0 || this.closed) return;
+    this.tap?.requestBody(bytes);
     if (this.replay) {
       this.replay.push(bytes);
       this.replayBytes += bytes.length;
@@ -98,11 +107,13 @@ export class Exchange {
   /** The client's request ended at its framing. (A response that ends first closes the exchange: endEarly.) */
   endRequest(): void {
     this.requestDone = true;
+    this.tap?.requestEnd();
   }
 
   /** The client went away or failed: release everything at once. */
   abort(): void {
     if (this.closed) return;
+    this.tap?.end('client_abort');
     this.closed = true;
     this.up?.destroy();
     this.res.destroy();
@@ -191,6 +202,7 @@ export class Exchange {
   private write(client: net.Socket, bytes: Buffer): void {
     this.started = true;
     client.write(bytes);
+    this.tap?.relayed(bytes);
   }
 
   private readonly onEnd = (): void => {
@@ -247,6 +259,7 @@ export class Exchange {
 
   private settle(pool: boolean, reusable: boolean): void {
     const up = this.up!;
+    this.tap?.end('complete');
     this.closed = true;
     this.detach(up);
     this.res.destroy();
@@ -258,6 +271,7 @@ export class Exchange {
   /** Ends the exchange with an error; the client side decides what the client sees. */
   fail(kind: ErrorKind, cause?: string): void {
     if (this.closed) return;
+    this.tap?.end(kind);
     this.abort();
     if (this.up) this.detach(this.up);
     this.client.exchangeFailed(kind, this.started, cause);
