@@ -7,8 +7,10 @@ import tty from 'node:tty';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { createRelayServer } from './accept.js';
+import { OidcCredential, StaticCredential, type Credential } from './credential.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { KeyError, readKeyLine, wipeKey } from './key.js';
+import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from './oidc.js';
 import { requestPrefix } from './rewrite.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
 
@@ -27,6 +29,8 @@ interface Options {
   idleTimeoutMs: number;
   maxConnections: number;
   connectTimeoutMs: number;
+  /** --github-oidc: stdin holds the GitHub request token, not an API key. */
+  oidc: OidcConfig | null;
 }
 
 // process.exit() runs the 'exit' listener that wipes the key (harden.ts).
@@ -54,7 +58,21 @@ const FLAGS = {
   'idle-timeout': { type: 'string', default: '120', describe: 'Seconds an idle keep-alive connection stays open' },
   'max-connections': { type: 'string', default: '512', describe: 'Concurrent client connections; more are closed at once' },
   'connect-timeout': { type: 'string', default: '15', describe: 'Seconds to connect to the upstream, TLS included (504 past it)' },
+  'github-oidc': {
+    type: 'boolean',
+    default: false,
+    describe: 'Authenticate to the OpenAI API using GitHub Actions workload identity. In this mode stdin supplies the GitHub OIDC request token, not an API key',
+  },
+  'oidc-audience': { type: 'string', describe: 'Audience configured on the OpenAI workload identity provider' },
+  'identity-provider-id': { type: 'string', describe: 'OpenAI workload identity provider ID' },
+  'service-account-id': { type: 'string', describe: 'OpenAI service account ID selected by the provider mapping' },
+  'github-oidc-request-url': {
+    type: 'string',
+    describe: "HTTPS token-request URL from GitHub's runner-provided ACTIONS_ID_TOKEN_REQUEST_URL. Use the value directly from the trusted runner environment, never from a workflow input or repository content",
+  },
 } as const;
+
+const OIDC_FLAGS = ['github-oidc', 'oidc-audience', 'identity-provider-id', 'service-account-id', 'github-oidc-request-url'] as const;
 
 type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
 
@@ -123,6 +141,40 @@ async function readOptions(argv: string[]): Promise<Options> {
     idleTimeoutMs: integer('idle-timeout', args['idle-timeout'], 1, 86400) * 1000,
     maxConnections: integer('max-connections', args['max-connections'], 1, 100000),
     connectTimeoutMs: integer('connect-timeout', args['connect-timeout'], 1, 600) * 1000,
+    oidc: readOidc(args),
+  };
+}
+
+/**
+ * The five OIDC flags, all or none (a usage error names the missing ones),
+ * then the original's checks, each one line and exit 1, in its order.
+ * Values are used as given, not trimmed.
+ */
+function readOidc(args: Raw): OidcConfig | null {
+  const given = OIDC_FLAGS.filter((f) => (f === 'github-oidc' ? args[f] : args[f] !== undefined));
+  if (given.length === 0) return null;
+  const missing = OIDC_FLAGS.filter((f) => !given.includes(f));
+  if (missing.length > 0) die(`GitHub OIDC mode needs all five of its flags; missing: ${missing.map((f) => `--${f}`).join(', ')}`, EXIT_USAGE);
+  // A test hook: the exchange goes elsewhere, so the access token it yields
+  // is not OpenAI's and may go to another upstream too.
+  const exchangeRaw = process.env[EXCHANGE_URL_ENV];
+  if (exchangeRaw === undefined && args['upstream-url'] !== undefined && args['upstream-url'] !== DEFAULT_UPSTREAM) {
+    die('workload identity requires the default OpenAI Responses endpoint', EXIT_FAILURE);
+  }
+  for (const f of ['oidc-audience', 'identity-provider-id', 'service-account-id'] as const) {
+    if (args[f]!.trim() === '') die(`workload identity requires a nonempty --${f}`, EXIT_FAILURE);
+  }
+  const requestUrl = httpsUrl(args['github-oidc-request-url']!);
+  if (requestUrl === 'invalid') die('invalid GitHub OIDC request URL', EXIT_FAILURE);
+  if (requestUrl === 'not-https') die('GitHub OIDC request URL must be HTTPS without user info or fragment', EXIT_FAILURE);
+  const exchangeUrl = httpsUrl(exchangeRaw ?? EXCHANGE_URL);
+  if (typeof exchangeUrl === 'string') die(`${EXCHANGE_URL_ENV} must be an absolute HTTPS URL without user info or fragment`, EXIT_FAILURE);
+  return {
+    audience: args['oidc-audience']!,
+    identityProviderId: args['identity-provider-id']!,
+    serviceAccountId: args['service-account-id']!,
+    requestUrl,
+    exchangeUrl,
   };
 }
 
@@ -151,7 +203,11 @@ async function main(): Promise<void> {
     if (err instanceof HardenError) die(err.message, EXIT_FAILURE);
     throw err;
   }
-  wipeOnExit(wipeKey);
+  let credential: Credential | null = null;
+  wipeOnExit(() => {
+    wipeKey();
+    credential?.wipe();
+  });
   const opts = await readOptions(process.argv.slice(2));
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
@@ -159,13 +215,32 @@ async function main(): Promise<void> {
   // tty.isatty, not process.stdin: that getter opens a stream on fd 0, which
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
   // pooled Buffers that are never zeroed.
-  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading the API key from stdin (end with Ctrl-D)\n`);
+  const what = opts.oidc ? 'the GitHub OIDC request token' : 'the API key';
+  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading ${what} from stdin (end with Ctrl-D)\n`);
   let auth: Buffer;
   try {
     auth = readKeyLine(0);
   } catch (err) {
-    if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
+    if (err instanceof KeyError) die(opts.oidc ? `GitHub OIDC request token: ${err.message}` : err.message, EXIT_FAILURE);
     throw err;
+  }
+  if (opts.oidc) {
+    // The stdin line is the request token's only copy; it stays for renewals
+    // and is wiped at exit with the key line it sits in (key.ts).
+    const requestToken = auth.subarray('Authorization: Bearer '.length, auth.length - 2);
+    const cfg = opts.oidc;
+    const renew = () => obtain(cfg, requestToken);
+    let first;
+    try {
+      // Only a process that holds a valid access token listens (as the original).
+      first = await renew();
+    } catch (err) {
+      if (err instanceof OidcError) die(err.message, EXIT_FAILURE);
+      throw err;
+    }
+    credential = new OidcCredential(renew, first, (line) => process.stderr.write(`${NAME}: ${line}\n`));
+  } else {
+    credential = new StaticCredential(auth);
   }
 
   // Idle upstream connections live 30 s, so Codex turns a few seconds apart
@@ -178,7 +253,7 @@ async function main(): Promise<void> {
       upstream: opts.upstream,
       pool,
       prefix: requestPrefix(opts.upstream),
-      auth,
+      credential,
       connectTimeoutMs: opts.connectTimeoutMs,
       maxHeadBytes: opts.maxHeadBytes,
     },
@@ -212,6 +287,7 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
     process.once(signal, () => {
       wipeKey();
+      credential?.wipe();
       // Die by the same signal, so the parent sees the usual status.
       process.kill(process.pid, signal);
     });

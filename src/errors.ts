@@ -15,6 +15,7 @@ export const ERRORS = {
   upstream_tls: [502, 'Bad Gateway', 'upstream TLS verification failed'],
   upstream_protocol: [502, 'Bad Gateway', 'upstream sent an invalid HTTP response'],
   upstream_closed: [502, 'Bad Gateway', 'upstream closed the connection before responding'],
+  credential_unavailable: [503, 'Service Unavailable', 'no valid upstream credential'],
   upstream_timeout: [504, 'Gateway Timeout', 'upstream did not accept the connection in time'],
   version: [505, 'HTTP Version Not Supported', 'only HTTP/1.1 is supported'],
 } as const satisfies Record<string, readonly [number, string, string]>;
