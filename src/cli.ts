@@ -159,10 +159,10 @@ async function main(): Promise<void> {
   // tty.isatty, not process.stdin: that getter opens a stream on fd 0, which
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
   // pooled Buffers that are never zeroed.
-  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading the API key from stdin (end with Ctrl-D)\n`);
+  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading the API key from stdin (end with Enter)\n`);
   let auth: Buffer;
   try {
-    auth = readKeyLine(0);
+    auth = readKeyLine(0, (line) => process.stderr.write(`${NAME}: ${line}\n`));
   } catch (err) {
     if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
     throw err;
