@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { createRelayServer } from './accept.js';
 import { OidcCredential, StaticCredential, type Credential } from './credential.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
-import { KeyError, readKeyLine, wipeKey } from './key.js';
+import { KeyError, readKeyLine, readTokenLine, wipeKey } from './key.js';
 import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from './oidc.js';
 import { requestPrefix } from './rewrite.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
@@ -18,6 +18,7 @@ const NAME = 'codex-responses-api-proxy';
 // Exit codes: 0 shutdown, 1 runtime failure (key, bind, server-info), 2 usage.
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+const NOTHING = Buffer.alloc(0);
 
 interface Options {
   port: number;
@@ -204,10 +205,13 @@ async function main(): Promise<void> {
     throw err;
   }
   let credential: Credential | null = null;
-  wipeOnExit(() => {
+  let requestToken: Buffer | null = null;
+  const wipeAll = (): void => {
     wipeKey();
+    requestToken?.fill(0);
     credential?.wipe();
-  });
+  };
+  wipeOnExit(wipeAll);
   const opts = await readOptions(process.argv.slice(2));
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
@@ -216,20 +220,21 @@ async function main(): Promise<void> {
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
   // pooled Buffers that are never zeroed.
   const what = opts.oidc ? 'the GitHub OIDC request token' : 'the API key';
-  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading ${what} from stdin (end with Ctrl-D)\n`);
-  let auth: Buffer;
+  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading ${what} from stdin (end with Enter)\n`);
+  const warn = (line: string): void => void process.stderr.write(`${NAME}: ${line}\n`);
+  let secret: Buffer;
   try {
-    auth = readKeyLine(0);
+    // The original's words for the request token: "GitHub OIDC request credential".
+    secret = opts.oidc ? readTokenLine(0, NOTHING, NOTHING, 'GitHub OIDC request credential', warn) : readKeyLine(0, warn);
   } catch (err) {
-    if (err instanceof KeyError) die(opts.oidc ? `GitHub OIDC request token: ${err.message}` : err.message, EXIT_FAILURE);
+    if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
     throw err;
   }
   if (opts.oidc) {
-    // The stdin line is the request token's only copy; it stays for renewals
-    // and is wiped at exit with the key line it sits in (key.ts).
-    const requestToken = auth.subarray('Authorization: Bearer '.length, auth.length - 2);
+    // The request token's only copy; kept for renewals, wiped at exit.
+    const token = (requestToken = secret);
     const cfg = opts.oidc;
-    const renew = () => obtain(cfg, requestToken);
+    const renew = () => obtain(cfg, token);
     let first;
     try {
       // Only a process that holds a valid access token listens (as the original).
@@ -240,7 +245,7 @@ async function main(): Promise<void> {
     }
     credential = new OidcCredential(renew, first, (line) => process.stderr.write(`${NAME}: ${line}\n`));
   } else {
-    credential = new StaticCredential(auth);
+    credential = new StaticCredential(secret);
   }
 
   // Idle upstream connections live 30 s, so Codex turns a few seconds apart
@@ -286,8 +291,7 @@ async function main(): Promise<void> {
   // SIGQUIT's default action dumps core: wipe first, then let it happen.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
     process.once(signal, () => {
-      wipeKey();
-      credential?.wipe();
+      wipeAll();
       // Die by the same signal, so the parent sees the usual status.
       process.kill(process.pid, signal);
     });

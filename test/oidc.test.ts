@@ -4,11 +4,12 @@
 // lifetimes; every wait is for an event the fakes or the proxy's stderr show,
 // and bounded.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { exchangeAnswer, fakeRequestToken, reply, startFakes, type Fakes } from './support/oidc-fakes.js';
-import { b, rawExchange, responsesComplete, runCli, startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Upstream } from './support/harness.js';
+import { b, CLI, rawExchange, responsesComplete, runCli, startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Upstream } from './support/harness.js';
 
 const TOKEN = fakeRequestToken();
 
@@ -95,6 +96,35 @@ describe('github oidc: start-up', () => {
   });
   after(() => f.close());
 
+  test('stdin: first line only, no wait for EOF, one CR dropped, token68 of 1 to 16,384 bytes', async () => {
+    const long = `${'aZ09-._~+/'.repeat(1638)}====`;
+    assert.equal(long.length, 16384);
+    const info = path.join(tmpDir(), 'server-info.json');
+    // The pipe stays open: the proxy must start on the line end alone.
+    const proc = spawn(process.execPath, [CLI, '--server-info', info, ...f.args()], { stdio: ['pipe', 'ignore', 'pipe'], env: f.env() });
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    proc.stdin.write(`${long}\r\nsecond line\n`);
+    try {
+      await waitFor('server-info with stdin still open', () => fs.existsSync(info), 15000);
+      assert.ok(f.github.received.at(-1)!.head.includes(b(`\r\nAuthorization: Bearer ${long}\r\n`)));
+      assert.match(err, /only the first is used/);
+      assert.ok(!err.includes(long));
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+    const tooLong = await runCli(f.args(), `${long}A\n`, f.env());
+    assert.equal(tooLong.code, 1);
+    assert.match(tooLong.stderr, /GitHub OIDC request credential too long: at most 16384 bytes\n$/);
+    for (const bad of [`${TOKEN.slice(0, 20)}"${TOKEN.slice(20)}`, `${TOKEN} x`, '\n']) {
+      const r = await runCli(f.args(), `${bad}\n`, f.env());
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /GitHub OIDC request credential/);
+      assert.equal(r.stderr.split('\n').length, 2);
+    }
+  });
+
   test('GitHub and exchange requests byte for byte; listening only after the exchange', async () => {
     const info = path.join(tmpDir(), 'server-info.json');
     let release: (() => void) | null = null;
@@ -102,19 +132,20 @@ describe('github oidc: start-up', () => {
       release = () => exchangeAnswer({ access_token: 'oat.first-token.AbC_-~+/==' })(req, sock);
     };
     const up = await startUpstream();
+    const [ghAt, exAt] = [f.github.received.length, f.exchange.received.length];
     const proxyP = startProxy(f.args(['--upstream-url', up.url]), { key: `${TOKEN}\r\n`, env: f.env(), serverInfo: info });
     try {
       await waitFor('the exchange request', () => release !== null, 15000);
       // Both calls made, the exchange unanswered: nothing listens, nothing is written.
       assert.equal(fs.existsSync(info), false, 'server-info written before the exchange answered');
-      const gh = f.github.received[0]!;
+      const gh = f.github.received[ghAt]!;
       assert.equal(
         gh.head.toString('latin1'),
         `GET /_apis/oidctoken?api-version=2.0&audience=api%3A%2F%2Fopenai+workload HTTP/1.1\r\nHost: 127.0.0.1:${f.github.port}\r\nAuthorization: Bearer ${TOKEN}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`,
       );
       assert.equal(gh.body.length, 0);
-      const ex = f.exchange.received[0]!;
-      const body = `{"grant_type":"urn:ietf:params:oauth:grant-type:token-exchange","subject_token_type":"urn:ietf:params:oauth:token-type:jwt","subject_token":"${f.jwts[0]}","identity_provider_id":"idp_0123","service_account_id":"sa_4567"}`;
+      const ex = f.exchange.received[exAt]!;
+      const body = `{"grant_type":"urn:ietf:params:oauth:grant-type:token-exchange","subject_token_type":"urn:ietf:params:oauth:token-type:jwt","subject_token":"${f.jwts.at(-1)}","identity_provider_id":"idp_0123","service_account_id":"sa_4567"}`;
       assert.equal(
         ex.head.toString('latin1'),
         `POST /oauth/token HTTP/1.1\r\nHost: localhost:${f.exchange.port}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
