@@ -55,6 +55,15 @@ export class OidcError extends Error {
 const TOKEN68 = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=') TOKEN68[c.charCodeAt(0)] = 1;
 
+/**
+ * A Buffer whose bytes live in an ArrayBuffer backing store: off the V8
+ * heap, never moved by a scavenge, so zeroing it leaves no stale copy
+ * (small typed arrays would sit in the young generation; see key.ts).
+ */
+function offHeap(size: number): Buffer {
+  return Buffer.from(new ArrayBuffer(size));
+}
+
 export function isToken68(b: Buffer, start = 0, end = b.length): boolean {
   if (end - start < 1 || end - start > MAX_TOKEN) return false;
   for (let i = start; i < end; i++) if (!TOKEN68[b[i]!]) return false;
@@ -112,7 +121,7 @@ export async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promis
   try {
     const at = answer(body, ['value'], step, 'GITHUB');
     const [s, e] = secretString(body, at, 'value', `${step} failed: the answer's value is not a token68 string of 1 to ${MAX_TOKEN} bytes`, 'GITHUB');
-    const jwt = Buffer.allocUnsafeSlow(e - s);
+    const jwt = offHeap(e - s);
     body.copy(jwt, 0, s, e);
     return jwt;
   } finally {
@@ -151,7 +160,7 @@ export async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
     const expiresAt = fields['expires_at'];
     const left = (expiresAt as number) - Date.now() / 1000;
     if (!Number.isSafeInteger(expiresAt) || !(left > 0)) bad('expires_at is not an integer Unix time in the future');
-    const line = Buffer.allocUnsafeSlow(BEARER.length + (e - s) + 2);
+    const line = offHeap(BEARER.length + (e - s) + 2);
     BEARER.copy(line, 0);
     body.copy(line, BEARER.length, s, e);
     CRLF.copy(line, line.length - 2);
@@ -218,7 +227,9 @@ function call(ep: Upstream, parts: Buffer[], step: string, tag: string): Promise
       }
     };
     const complete = (): void => {
-      const joined = Buffer.concat(raw, rawLen);
+      const joined = offHeap(rawLen);
+      let at = 0;
+      for (const r of raw) at += r.copy(joined, at);
       const body = chunked ? dechunk(joined) : joined;
       if (body !== joined) joined.fill(0);
       if (body.length > MAX_BODY) {
@@ -249,7 +260,7 @@ function call(ep: Upstream, parts: Buffer[], step: string, tag: string): Promise
  * framing is known good: size line, data, CRLF, until the 0 chunk.
  */
 function dechunk(b: Buffer): Buffer {
-  const out = Buffer.allocUnsafeSlow(b.length);
+  const out = offHeap(b.length);
   let n = 0;
   for (let i = 0; i < b.length; ) {
     const lf = b.indexOf(0x0a, i);
@@ -317,7 +328,8 @@ function answer(body: Buffer, wanted: string[], step: string, tag: string): Memb
     }
   }
   if (skipWs(body, i) !== body.length) bad();
-  const copy = Buffer.from(body);
+  const copy = offHeap(body.length);
+  body.copy(copy);
   const secret = ranges.get(wanted[0]!);
   // The quotes stay, the contents become 'x': still one valid JSON string.
   if (secret && body[secret[0]] === 0x22) copy.fill(0x78, secret[0] + 1, secret[1] - 1);
