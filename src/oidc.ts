@@ -117,7 +117,7 @@ export async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promis
   query.append('audience', cfg.audience);
   const head = Buffer.from(`GET ${u.pathname}?${query.toString()} HTTP/1.1\r\nHost: ${u.host}\r\n`, 'latin1');
   const tail = Buffer.from('Accept: application/json\r\nConnection: close\r\n\r\n', 'latin1');
-  const body = await call(endpoint(u), [head, BEARER, requestToken, CRLF, tail], step, 'GITHUB');
+  const body = await call(endpoint(u), [head, BEARER, requestToken, CRLF, tail], step, 'GitHub OIDC token request', 'GITHUB');
   try {
     const at = answer(body, ['value'], step, 'GITHUB');
     const [s, e] = secretString(body, at, 'value', `${step} failed: the answer's value is not a token68 string of 1 to ${MAX_TOKEN} bytes`, 'GITHUB');
@@ -144,7 +144,7 @@ export async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
     `POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`,
     'latin1',
   );
-  const body = await call(endpoint(u), [head, before, jwt, after], step, 'EXCHANGE');
+  const body = await call(endpoint(u), [head, before, jwt, after], step, 'OpenAI workload identity token request', 'EXCHANGE');
   try {
     const at = answer(body, ['access_token', 'issued_token_type', 'token_type', 'expires_in', 'expires_at'], step, 'EXCHANGE');
     const bad = (what: string): never => {
@@ -176,7 +176,7 @@ export async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
  * 2xx answer. The request parts are zeroed once the call is over, whatever
  * its outcome: the connection is then closed, so no write can still use them.
  */
-function call(ep: Upstream, parts: Buffer[], step: string, tag: string): Promise<Buffer> {
+function call(ep: Upstream, parts: Buffer[], step: string, rejected: string, tag: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const res = new MessageParser('RESPONSE', MAX_ANSWER_HEAD);
     const raw: Buffer[] = [];
@@ -217,7 +217,8 @@ function call(ep: Upstream, parts: Buffer[], step: string, tag: string): Promise
             continue;
           }
           // The status, never the body: a failing endpoint's body may echo what it was sent.
-          if (res.status < 200 || res.status > 299) return fail(`HTTP ${res.status}`, `HTTP_${res.status}`);
+          // In the original's words: "<step> rejected (HTTP 500)".
+          if (res.status < 200 || res.status > 299) return finish(new OidcError(`${rejected} rejected (HTTP ${res.status})`, `${tag}_HTTP_${res.status}`));
           chunked = /\r\ntransfer-encoding:[^\r]*chunked/i.test(res.head().toString('latin1'));
         } else if (step.ev === Ev.End && !res.interim) {
           return complete();

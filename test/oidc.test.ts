@@ -184,8 +184,8 @@ describe('github oidc: start-up', () => {
   });
 
   const failures: [string, (f: Fakes) => void, RegExp][] = [
-    ['GitHub 500', (f) => (f.onGithub = (_r, s) => reply(s, 500, { message: 'SECRET-BODY-MARKER' })), /^codex-responses-api-proxy: GitHub OIDC token request failed: HTTP 500\n$/],
-    ['GitHub redirect', (f) => (f.onGithub = (_r, s) => reply(s, 302, '', 'Location: https://127.0.0.1:1/elsewhere\r\n')), /GitHub OIDC token request failed: HTTP 302\n$/],
+    ['GitHub 500', (f) => (f.onGithub = (_r, s) => reply(s, 500, { message: 'SECRET-BODY-MARKER' })), /^codex-responses-api-proxy: GitHub OIDC token request rejected \(HTTP 500\)\n$/],
+    ['GitHub redirect', (f) => (f.onGithub = (_r, s) => reply(s, 302, '', 'Location: https://127.0.0.1:1/elsewhere\r\n')), /GitHub OIDC token request rejected \(HTTP 302\)\n$/],
     ['GitHub array', (f) => (f.onGithub = (_r, s) => reply(s, 200, '["value"]')), /GitHub OIDC token request failed: the answer is not a JSON object\n$/],
     ['GitHub bad JSON', (f) => (f.onGithub = (_r, s) => reply(s, 200, '{"value":"abc",}')), /GitHub OIDC token request failed: the answer is not a JSON object\n$/],
     ['GitHub no value', (f) => (f.onGithub = (_r, s) => reply(s, 200, { count: 1 })), /GitHub OIDC token request failed: the answer's value is not a token68 string/],
@@ -196,7 +196,7 @@ describe('github oidc: start-up', () => {
     ['GitHub duplicate value', (f) => (f.onGithub = (_r, s) => reply(s, 200, '{"value":"a","value":"b"}')), /the answer repeats value/],
     ['GitHub over 64 KiB', (f) => (f.onGithub = (_r, s) => reply(s, 200, { pad: 'x'.repeat(65536), value: 'abc' })), /GitHub OIDC token request failed: answer larger than 65536 bytes/],
     ['GitHub closes early', (f) => (f.onGithub = (_r, s) => s.end('HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"value"')), /GitHub OIDC token request failed: connection closed before the answer ended/],
-    ['exchange 401', (f) => (f.onExchange = (_r, s) => reply(s, 401, { error: 'SECRET-BODY-MARKER' })), /^codex-responses-api-proxy: OpenAI workload identity token exchange failed: HTTP 401\n$/],
+    ['exchange 401', (f) => (f.onExchange = (_r, s) => reply(s, 401, { error: 'SECRET-BODY-MARKER' })), /^codex-responses-api-proxy: OpenAI workload identity token request rejected \(HTTP 401\)\n$/],
     ['access_token missing', (f) => (f.onExchange = exchangeAnswer({ access_token: undefined })), /exchange failed: access_token is not a token68 string/],
     ['access_token with space', (f) => (f.onExchange = exchangeAnswer({ access_token: 'abc def' })), /exchange failed: access_token is not a token68 string/],
     ['access_token too long', (f) => (f.onExchange = exchangeAnswer({ access_token: 'A'.repeat(16385) })), /exchange failed: access_token is not a token68 string of 1 to 16384 bytes/],
