@@ -198,6 +198,7 @@ function call(ep: Upstream, parts: Buffer[], step: string, rejected: string, tag
     const deadline = setTimeout(() => fail(`no answer within ${CALL_TIMEOUT_MS / 1000} s`, 'TIMEOUT'), CALL_TIMEOUT_MS);
     let chunked = false;
     const onData = (chunk: Buffer): void => {
+      if (done) return;
       let off = 0;
       while (!done && off <= chunk.length) {
         const inHead = !res.headDone;
@@ -240,6 +241,7 @@ function call(ep: Upstream, parts: Buffer[], step: string, rejected: string, tag
       finish(null, body);
     };
     const onEnd = (): void => {
+      if (done) return;
       // A body delimited by the connection's close ends here (RFC 9112 §6.3).
       if (res.headDone && res.finish()) return complete();
       fail('connection closed before the answer ended', 'CLOSED');
