@@ -52,7 +52,7 @@ export interface Fakes {
 export async function startFakes(): Promise<Fakes> {
   const pki = makeTestPki();
   const tlsOpts = { key: pki.key, cert: pki.cert };
-  const fakes = {} as Fakes;
+  const fakes = { pki } as Fakes;
   fakes.jwts = [];
   fakes.accessTokens = [];
   fakes.onGithub = null;
