@@ -13,6 +13,17 @@ import { b, CLI, rawExchange, responsesComplete, runCli, startProxy, startUpstre
 
 const TOKEN = fakeRequestToken();
 
+// Folders for --server-info files, removed when the file's tests end.
+const made: string[] = [];
+function infoPath(): string {
+  const dir = tmpDir();
+  made.push(dir);
+  return path.join(dir, 'server-info.json');
+}
+after(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function post(port: number, body = '{"model":"m","input":"hi"}'): Buffer {
   return b(
     `POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nAuthorization: Bearer client-supplied\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -99,7 +110,7 @@ describe('github oidc: start-up', () => {
   test('stdin: first line only, no wait for EOF, one CR dropped, token68 of 1 to 16,384 bytes', async () => {
     const long = `${'aZ09-._~+/'.repeat(1638)}====`;
     assert.equal(long.length, 16384);
-    const info = path.join(tmpDir(), 'server-info.json');
+    const info = infoPath();
     // The pipe stays open: the proxy must start on the line end alone.
     const proc = spawn(process.execPath, [CLI, '--server-info', info, ...f.args()], { stdio: ['pipe', 'ignore', 'pipe'], env: f.env() });
     let err = '';
@@ -126,7 +137,7 @@ describe('github oidc: start-up', () => {
   });
 
   test('GitHub and exchange requests byte for byte; listening only after the exchange', async () => {
-    const info = path.join(tmpDir(), 'server-info.json');
+    const info = infoPath();
     let release: (() => void) | null = null;
     f.onExchange = (req, sock) => {
       release = () => exchangeAnswer({ access_token: 'oat.first-token.AbC_-~+/==' })(req, sock);
@@ -174,7 +185,7 @@ describe('github oidc: start-up', () => {
       const half = Math.floor(body.length / 2);
       sock.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${half.toString(16)}\r\n${body.slice(0, half)}\r\n${(body.length - half).toString(16)};ext=1\r\n${body.slice(half)}\r\n0\r\n\r\n`);
     };
-    const proxy = await startProxy(f.args(), { key: `${TOKEN}\n`, env: f.env() });
+    const proxy = await startProxy(f.args(), { serverInfo: infoPath(), key: `${TOKEN}\n`, env: f.env() });
     try {
       assert.equal(f.exchange.received.at(-1)!.body.includes(b('"subject_token":"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"')), true);
     } finally {
@@ -213,7 +224,7 @@ describe('github oidc: start-up', () => {
     test(`start-up failure, one line and exit 1: ${name}`, async () => {
       arrange(f);
       try {
-        const info = path.join(tmpDir(), 'server-info.json');
+        const info = infoPath();
         const r = await runCli(['--server-info', info, ...f.args()], `${TOKEN}\n`, f.env());
         assert.equal(r.code, 1, r.stderr);
         assert.match(r.stderr, message);
@@ -232,7 +243,7 @@ describe('github oidc: start-up', () => {
     for (const token of ['A', `${'aZ09-._~+/'.repeat(1638)}====`]) {
       f.onExchange = exchangeAnswer({ access_token: token });
       const up = await startUpstream();
-      const proxy = await startProxy(f.args(['--upstream-url', up.url]), { key: `${TOKEN}\n`, env: f.env() });
+      const proxy = await startProxy(f.args(['--upstream-url', up.url]), { serverInfo: infoPath(), key: `${TOKEN}\n`, env: f.env() });
       try {
         assert.equal((await ask(proxy.port)).status, 200);
         assert.deepEqual(authLines(up), [`Authorization: Bearer ${token}`]);
@@ -266,7 +277,7 @@ describe('github oidc: renewal', () => {
 
   test('renews in the background before expiry; a 401 renews before the next request, one flight at a time', async () => {
     f.lifetime = 3;
-    proxy = await startProxy(f.args(['--upstream-url', up.url]), { key: `${TOKEN}\n`, env: f.env() });
+    proxy = await startProxy(f.args(['--upstream-url', up.url]), { serverInfo: infoPath(), key: `${TOKEN}\n`, env: f.env() });
     assert.equal(f.accessTokens.length, 1);
     // No request is made: the second exchange can only be the background renewal.
     await waitFor('a background renewal', () => f.accessTokens.length >= 2, 15000);
@@ -310,7 +321,7 @@ describe('github oidc: renewal', () => {
 
   test('a failed renewal keeps serving while valid, backs off, 503 once expired, recovers', async () => {
     f.lifetime = 10;
-    proxy = await startProxy(f.args(['--upstream-url', up.url]), { key: `${TOKEN}\n`, env: f.env() });
+    proxy = await startProxy(f.args(['--upstream-url', up.url]), { serverInfo: infoPath(), key: `${TOKEN}\n`, env: f.env() });
     const first = `Authorization: Bearer ${f.accessTokens.at(-1)}`;
     const githubAt = f.github.received.length;
     f.onGithub = (_req, sock) => reply(sock, 500, { message: 'SECRET-BODY-MARKER' });
@@ -354,7 +365,7 @@ describe('github oidc: renewal under 50 concurrent streams', () => {
       };
       setTimeout(tick, 20);
     });
-    const proxy = await startProxy(f.args(['--upstream-url', up.url]), { key: `${TOKEN}\n`, env: f.env() });
+    const proxy = await startProxy(f.args(['--upstream-url', up.url]), { serverInfo: infoPath(), key: `${TOKEN}\n`, env: f.env() });
     try {
       let stop = false;
       const statuses: number[] = [];
