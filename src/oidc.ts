@@ -18,7 +18,7 @@ const CALL_TIMEOUT_MS = 30_000;
 const MAX_BODY = 64 * 1024;
 const MAX_ANSWER_HEAD = 16 * 1024;
 /** Longest token accepted at any step (the original's key limit is 1,017; JWTs are longer). */
-export const MAX_TOKEN = 16 * 1024;
+const MAX_TOKEN = 16 * 1024;
 
 const BEARER = Buffer.from('Authorization: Bearer ', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -64,14 +64,14 @@ function offHeap(size: number): Buffer {
   return Buffer.from(new ArrayBuffer(size));
 }
 
-export function isToken68(b: Buffer, start = 0, end = b.length): boolean {
+function isToken68(b: Buffer, start = 0, end = b.length): boolean {
   if (end - start < 1 || end - start > MAX_TOKEN) return false;
   for (let i = start; i < end; i++) if (!TOKEN68[b[i]!]) return false;
   return true;
 }
 
 /** An https URL as the raw client needs it. */
-export function endpoint(url: URL): Upstream {
+function endpoint(url: URL): Upstream {
   return {
     secure: true,
     host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
@@ -81,7 +81,7 @@ export function endpoint(url: URL): Upstream {
   };
 }
 
-/** Null when the URL is usable for a secret-bearing call: absolute https, no user info, no fragment. */
+/** The URL if a secret may be sent to it (absolute https, no user info, no fragment); otherwise why not. */
 export function httpsUrl(raw: string): URL | 'invalid' | 'not-https' {
   let url: URL;
   try {
@@ -109,7 +109,7 @@ export async function obtain(cfg: OidcConfig, requestToken: Buffer): Promise<Iss
  * are not followed (a 3xx is a failure), so the request token goes only
  * where the operator pointed it.
  */
-export async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promise<Buffer> {
+async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promise<Buffer> {
   const step = 'GitHub OIDC token request';
   const u = cfg.requestUrl;
   const query = new URLSearchParams(u.search);
@@ -130,7 +130,7 @@ export async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promis
 }
 
 /** RFC 8693 token exchange at the OpenAI token endpoint. */
-export async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
+async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
   const step = 'OpenAI workload identity token exchange';
   const u = cfg.exchangeUrl;
   const before = Buffer.from(
