@@ -7,9 +7,11 @@ import tty from 'node:tty';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { createRelayServer } from './accept.js';
+import { OidcCredential, StaticCredential, type Credential } from './credential.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { configureEgress, EgressError, parseEgressEnv } from './egress.js';
-import { AUTH_HEADERS, KeyError, readKeyLine, wipeKey, type AuthHeader } from './key.js';
+import { AUTH_HEADERS, KeyError, readKeyLine, readTokenLine, wipeKey, type AuthHeader } from './key.js';
+import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from './oidc.js';
 import { requestPrefix } from './rewrite.js';
 import { loadTrust, TrustError } from './trust.js';
 import { Dump } from './tap.js';
@@ -19,6 +21,7 @@ const NAME = 'codex-responses-api-proxy';
 // Exit codes: 0 shutdown, 1 runtime failure (key, bind, server-info), 2 usage.
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
+const NOTHING = Buffer.alloc(0);
 
 interface Options {
   port: number;
@@ -32,6 +35,8 @@ interface Options {
   connectTimeoutMs: number;
   authHeader: AuthHeader;
   dumpDir: string | undefined;
+  /** --github-oidc: stdin holds the GitHub request token, not an API key. */
+  oidc: OidcConfig | null;
 }
 
 // process.exit() runs the 'exit' listener that wipes the key (harden.ts).
@@ -61,7 +66,21 @@ const FLAGS = {
   'connect-timeout': { type: 'string', default: '15', describe: 'Seconds to connect to the upstream, TLS included (504 past it)' },
   'auth-header': { type: 'string', default: 'authorization', describe: "Header that carries the key: 'authorization' (Bearer) or 'api-key' (Azure OpenAI)" },
   'dump-dir': { type: 'string', describe: 'Write each admitted request and its response as JSON files in DIR (mode 0600, credentials redacted)' },
+  'github-oidc': {
+    type: 'boolean',
+    default: false,
+    describe: 'Authenticate to the OpenAI API using GitHub Actions workload identity. In this mode stdin supplies the GitHub OIDC request token, not an API key',
+  },
+  'oidc-audience': { type: 'string', describe: 'Audience configured on the OpenAI workload identity provider' },
+  'identity-provider-id': { type: 'string', describe: 'OpenAI workload identity provider ID' },
+  'service-account-id': { type: 'string', describe: 'OpenAI service account ID selected by the provider mapping' },
+  'github-oidc-request-url': {
+    type: 'string',
+    describe: "HTTPS token-request URL from GitHub's runner-provided ACTIONS_ID_TOKEN_REQUEST_URL. Use the value directly from the trusted runner environment, never from a workflow input or repository content",
+  },
 } as const;
+
+const OIDC_FLAGS = ['github-oidc', 'oidc-audience', 'identity-provider-id', 'service-account-id', 'github-oidc-request-url'] as const;
 
 type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
 
@@ -135,6 +154,42 @@ async function readOptions(argv: string[]): Promise<Options> {
     connectTimeoutMs: integer('connect-timeout', args['connect-timeout'], 1, 600) * 1000,
     authHeader: authHeader as AuthHeader,
     dumpDir: args['dump-dir'],
+    oidc: readOidc(args, authHeader as AuthHeader),
+  };
+}
+
+/**
+ * The five OIDC flags, all or none (a usage error names the missing ones),
+ * then the original's checks, each one line and exit 1, in its order.
+ * Values are used as given, not trimmed.
+ */
+function readOidc(args: Raw, authHeader: AuthHeader): OidcConfig | null {
+  const given = OIDC_FLAGS.filter((f) => (f === 'github-oidc' ? args[f] : args[f] !== undefined));
+  if (given.length === 0) return null;
+  const missing = OIDC_FLAGS.filter((f) => !given.includes(f));
+  if (missing.length > 0) die(`GitHub OIDC mode needs all five of its flags; missing: ${missing.map((f) => `--${f}`).join(', ')}`, EXIT_USAGE);
+  // An OpenAI access token is a Bearer token; Azure's api-key header cannot carry it.
+  if (authHeader !== 'authorization') die('--github-oidc sends a Bearer token: it cannot be combined with --auth-header api-key', EXIT_USAGE);
+  // A test hook: the exchange goes elsewhere, so the access token it yields
+  // is not OpenAI's and may go to another upstream too.
+  const exchangeRaw = process.env[EXCHANGE_URL_ENV];
+  if (exchangeRaw === undefined && args['upstream-url'] !== undefined && args['upstream-url'] !== DEFAULT_UPSTREAM) {
+    die('workload identity requires the default OpenAI Responses endpoint', EXIT_FAILURE);
+  }
+  for (const f of ['oidc-audience', 'identity-provider-id', 'service-account-id'] as const) {
+    if (args[f]!.trim() === '') die(`workload identity requires a nonempty --${f}`, EXIT_FAILURE);
+  }
+  const requestUrl = httpsUrl(args['github-oidc-request-url']!);
+  if (requestUrl === 'invalid') die('invalid GitHub OIDC request URL', EXIT_FAILURE);
+  if (requestUrl === 'not-https') die('GitHub OIDC request URL must be HTTPS without user info or fragment', EXIT_FAILURE);
+  const exchangeUrl = httpsUrl(exchangeRaw ?? EXCHANGE_URL);
+  if (typeof exchangeUrl === 'string') die(`${EXCHANGE_URL_ENV} must be an absolute HTTPS URL without user info or fragment`, EXIT_FAILURE);
+  return {
+    audience: args['oidc-audience']!,
+    identityProviderId: args['identity-provider-id']!,
+    serviceAccountId: args['service-account-id']!,
+    requestUrl,
+    exchangeUrl,
   };
 }
 
@@ -163,7 +218,14 @@ async function main(): Promise<void> {
     if (err instanceof HardenError) die(err.message, EXIT_FAILURE);
     throw err;
   }
-  wipeOnExit(wipeKey);
+  let credential: Credential | null = null;
+  let requestToken: Buffer | null = null;
+  const wipeAll = (): void => {
+    wipeKey();
+    requestToken?.fill(0);
+    credential?.wipe();
+  };
+  wipeOnExit(wipeAll);
   const opts = await readOptions(process.argv.slice(2));
   // The environment is read once, here: a bad proxy URL or CA file is a
   // configuration error like a bad flag (exit 2), found before the key is read.
@@ -193,13 +255,33 @@ async function main(): Promise<void> {
   // tty.isatty, not process.stdin: that getter opens a stream on fd 0, which
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
   // pooled Buffers that are never zeroed.
-  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading the API key from stdin (end with Ctrl-D)\n`);
-  let auth: Buffer;
+  const what = opts.oidc ? 'the GitHub OIDC request token' : 'the API key';
+  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading ${what} from stdin (end with Enter)\n`);
+  const warn = (line: string): void => void process.stderr.write(`${NAME}: ${line}\n`);
+  let secret: Buffer;
   try {
-    auth = readKeyLine(0, opts.authHeader);
+    // The original's words for the request token: "GitHub OIDC request credential".
+    secret = opts.oidc ? readTokenLine(0, NOTHING, NOTHING, 'GitHub OIDC request credential', warn) : readKeyLine(0, opts.authHeader, warn);
   } catch (err) {
     if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
     throw err;
+  }
+  if (opts.oidc) {
+    // The request token's only copy; kept for renewals, wiped at exit.
+    const token = (requestToken = secret);
+    const cfg = opts.oidc;
+    const renew = () => obtain(cfg, token);
+    let first;
+    try {
+      // Only a process that holds a valid access token listens (as the original).
+      first = await renew();
+    } catch (err) {
+      if (err instanceof OidcError) die(err.message, EXIT_FAILURE);
+      throw err;
+    }
+    credential = new OidcCredential(renew, first, (line) => process.stderr.write(`${NAME}: ${line}\n`));
+  } else {
+    credential = new StaticCredential(secret);
   }
 
   // Idle upstream connections live 30 s, so Codex turns a few seconds apart
@@ -212,7 +294,7 @@ async function main(): Promise<void> {
       upstream: opts.upstream,
       pool,
       prefix: requestPrefix(opts.upstream),
-      auth,
+      credential,
       connectTimeoutMs: opts.connectTimeoutMs,
       maxHeadBytes: opts.maxHeadBytes,
     },
@@ -246,7 +328,7 @@ async function main(): Promise<void> {
   // SIGQUIT's default action dumps core: wipe first, then let it happen.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
     process.once(signal, () => {
-      wipeKey();
+      wipeAll();
       // Die by the same signal, so the parent sees the usual status.
       process.kill(process.pid, signal);
     });

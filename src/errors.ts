@@ -18,6 +18,7 @@ export const ERRORS = {
   proxy_unreachable: [502, 'Bad Gateway', 'egress proxy connection failed'],
   proxy_refused: [502, 'Bad Gateway', 'egress proxy refused the CONNECT tunnel'],
   proxy_protocol: [502, 'Bad Gateway', 'egress proxy sent an invalid CONNECT response'],
+  credential_unavailable: [503, 'Service Unavailable', 'no valid upstream credential'],
   upstream_timeout: [504, 'Gateway Timeout', 'upstream did not accept the connection in time'],
   version: [505, 'HTTP Version Not Supported', 'only HTTP/1.1 is supported'],
 } as const satisfies Record<string, readonly [number, string, string]>;

@@ -1,33 +1,65 @@
 // Reads the API key from stdin and turns it into the one long-lived Buffer
-// that holds it: the `Authorization: Bearer <key>\r\n` line (or, for Azure's
-// classic deployments, `api-key: <key>\r\n`). The key is never
+// that holds it: the `Authorization: Bearer <key>\r\n` line. The key is never
 // a JS string; the scratch buffer it was read into is zeroed before return.
 import fs from 'node:fs';
 
-// The original reads into a 1024-byte buffer that already holds "Bearer ".
-export const MAX_KEY_BYTES = 1017;
+// The original accepts 1,017 bytes of [A-Za-z0-9_-]; Bedrock's base64 keys
+// and JWT access tokens need more (issue 11): token68 (RFC 9110 §11.2), up
+// to 16 KiB, strictly more than the original accepts.
+export const MAX_KEY_BYTES = 16_384;
+// Which header carries the key (--auth-header): Azure OpenAI's classic
+// deployments take `api-key`, everything else `Authorization: Bearer`.
 const LINE_STARTS = {
   authorization: Buffer.from('Authorization: Bearer ', 'latin1'),
   'api-key': Buffer.from('api-key: ', 'latin1'),
 } as const;
 export type AuthHeader = keyof typeof LINE_STARTS;
 export const AUTH_HEADERS = Object.keys(LINE_STARTS) as AuthHeader[];
+const CRLF = Buffer.from('\r\n', 'latin1');
 
 export class KeyError extends Error {}
 
 let authLine: Buffer | null = null;
 
-// [A-Za-z0-9_-], as the original accepts.
-const isKeyByte = (b: number): boolean =>
-  (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x5f;
+// token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+// (RFC 9110 §11.2). Like the original's check, this looks at bytes only: a
+// `=` in the middle passes, and the upstream judges the value.
+const isToken68Byte = (b: number): boolean =>
+  (b >= 0x30 && b <= 0x39) ||
+  (b >= 0x41 && b <= 0x5a) ||
+  (b >= 0x61 && b <= 0x7a) ||
+  b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e || b === 0x2b || b === 0x2f || b === 0x3d;
 
-/** Reads fd until EOF or until more than a key and its line end could need. */
-export function readKeyLine(fd = 0, header: AuthHeader = 'authorization'): Buffer {
-  const LINE_START = LINE_STARTS[header];
-  // Room for the longest key, CRLF, and one byte more to detect overflow.
-  const scratch = Buffer.allocUnsafeSlow(MAX_KEY_BYTES + 3).fill(0);
+// Blank: what `printf 'key\n\n'` or a CRLF pair leaves after the first line.
+const isBlankByte = (b: number): boolean => b === 0x0a || b === 0x0d || b === 0x20 || b === 0x09;
+
+/**
+ * An off-heap Buffer of exactly `size` bytes, zero-filled. A typed array of
+ * 64 bytes or less (V8's typed_array_max_size_in_heap) keeps its bytes in
+ * the young generation, where every scavenge copies them and leaves the old
+ * copy behind (issue 8: 3 copies of a 32-byte key on Node 20). An
+ * ArrayBuffer's backing store is always allocated outside the V8 heap and
+ * never moves, whatever its length.
+ */
+function offHeap(size: number): Buffer {
+  return Buffer.from(new ArrayBuffer(size));
+}
+
+/**
+ * Reads the first line of `fd` and returns `prefix + value + suffix` in one
+ * off-heap Buffer, where value is that line without its LF and one CR before
+ * it: 1 to MAX_KEY_BYTES bytes of token68. Returns as soon as the line end
+ * (or EOF) has been read, as the original does; it never waits for EOF. What
+ * came with the first line is zeroed with the scratch; anything not yet read
+ * stays unread in fd. `warn` hears (without any content) when non-blank
+ * bytes followed the first line.
+ */
+export function readTokenLine(fd: number, prefix: Buffer, suffix: Buffer, what: string, warn: (line: string) => void): Buffer {
+  // Room for the longest value, CRLF, and one byte more to detect overflow.
+  const scratch = offHeap(MAX_KEY_BYTES + 3);
   try {
     let n = 0;
+    let eol = -1;
     for (let spins = 0; n < scratch.length; ) {
       let got: number;
       try {
@@ -39,35 +71,41 @@ export function readKeyLine(fd = 0, header: AuthHeader = 'authorization'): Buffe
           continue;
         }
         if ((err as NodeJS.ErrnoException).code === 'EOF') break;
-        throw new KeyError(`cannot read the API key from stdin (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new KeyError(`cannot read the ${what} from stdin (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
       if (got === 0) break;
+      eol = scratch.subarray(0, n + got).indexOf(0x0a, n);
       n += got;
+      if (eol >= 0) break;
     }
-    let end = scratch.indexOf(0x0a);
-    const lineEnd = end < 0 ? n : end;
-    if (end < 0 && n === scratch.length) throw new KeyError(`API key too long: at most ${MAX_KEY_BYTES} bytes`);
-    if (end >= 0 && end + 1 < n) throw new KeyError('stdin must hold exactly one line: the API key');
-    end = lineEnd > 0 && scratch[lineEnd - 1] === 0x0d ? lineEnd - 1 : lineEnd;
-    if (end === 0) throw new KeyError('no API key on stdin: pipe it in, e.g. printenv OPENAI_API_KEY | codex-responses-api-proxy');
-    if (end > MAX_KEY_BYTES) throw new KeyError(`API key too long: at most ${MAX_KEY_BYTES} bytes`);
+    if (eol < 0 && n === scratch.length) throw new KeyError(`${what} too long: at most ${MAX_KEY_BYTES} bytes`);
+    const lineEnd = eol < 0 ? n : eol;
+    const end = lineEnd > 0 && scratch[lineEnd - 1] === 0x0d ? lineEnd - 1 : lineEnd;
+    if (end === 0) throw new KeyError(`no ${what} on stdin: pipe it in, e.g. printenv OPENAI_API_KEY | env -u OPENAI_API_KEY codex-responses-api-proxy`);
+    if (end > MAX_KEY_BYTES) throw new KeyError(`${what} too long: at most ${MAX_KEY_BYTES} bytes`);
     for (let i = 0; i < end; i++) {
-      if (!isKeyByte(scratch[i]!)) throw new KeyError("API key may only contain ASCII letters, digits, '-' and '_'");
+      if (!isToken68Byte(scratch[i]!)) throw new KeyError(`${what} may only contain ASCII letters, digits and - . _ ~ + / =`);
     }
-    // V8 keeps a typed array of at most 64 bytes inside its own heap, where a
-    // GC moves it and leaves the old copy behind (an `api-key: ` line with a
-    // 32-character Azure key is 43 bytes): 65 bytes or more stay off-heap.
-    const size = LINE_START.length + end + 2;
-    const line = Buffer.allocUnsafeSlow(Math.max(size, 65)).subarray(0, size);
-    LINE_START.copy(line, 0);
-    scratch.copy(line, LINE_START.length, 0, end);
-    line[line.length - 2] = 0x0d;
-    line[line.length - 1] = 0x0a;
-    authLine = line;
+    for (let i = lineEnd + 1; i < n; i++) {
+      if (!isBlankByte(scratch[i]!)) {
+        warn(`warning: stdin held more than one line; only the first is used as the ${what}, the rest is ignored`);
+        break;
+      }
+    }
+    const line = offHeap(prefix.length + end + suffix.length);
+    prefix.copy(line, 0);
+    scratch.copy(line, prefix.length, 0, end);
+    suffix.copy(line, prefix.length + end);
     return line;
   } finally {
     scratch.fill(0);
   }
+}
+
+/** The key's Authorization line, read from the first line of fd. */
+export function readKeyLine(fd = 0, header: AuthHeader = 'authorization', warn: (line: string) => void = () => {}): Buffer {
+  authLine = readTokenLine(fd, LINE_STARTS[header], CRLF, 'API key', warn);
+  return authLine;
 }
 
 /** Zeroes the key's only copy; called on every exit path. */

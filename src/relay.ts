@@ -3,6 +3,7 @@
 // as they arrive. The response is parsed only to learn where it ends, so that
 // both connections can be reused; its bytes are never altered or re-framed.
 import type net from 'node:net';
+import type { Credential, Lease } from './credential.js';
 import type { ErrorKind } from './errors.js';
 import { upstreamErrorKind } from './errors.js';
 import { Ev, MessageParser } from './parse.js';
@@ -14,8 +15,8 @@ export interface RelayContext {
   pool: Pool;
   /** Request line and Host line (rewrite.ts). */
   prefix: Buffer;
-  /** The Authorization line: the key's only copy (key.ts). */
-  auth: Buffer;
+  /** Where each request's Authorization line comes from (credential.ts). */
+  credential: Credential;
   connectTimeoutMs: number;
   maxHeadBytes: number;
 }
@@ -54,6 +55,9 @@ export class Exchange {
    */
   private replay: Buffer[] | null = null;
   private replayBytes = 0;
+  /** Held from the first write of the line until the exchange ends. */
+  private lease: Lease | null = null;
+  private awaitingLease = false;
 
   constructor(
     private readonly client: ClientSide,
@@ -64,8 +68,22 @@ export class Exchange {
     private readonly tap?: Tap,
   ) {
     this.res = new MessageParser('RESPONSE', ctx.maxHeadBytes);
-    this.queued.push(ctx.prefix, ctx.auth, fields);
-    const pooled = ctx.pool.take();
+    ctx.credential.acquire((lease, cause) => this.start(lease, cause, fields, idempotent));
+    // Waiting for a renewal in flight: body bytes queue meanwhile, so stop reading.
+    if (!this.lease && !this.closed) {
+      this.awaitingLease = true;
+      this.client.sock.pause();
+    }
+  }
+
+  private start(lease: Lease | null, cause: string, fields: Buffer, idempotent: boolean): void {
+    if (this.closed) return lease?.release();
+    if (!lease) return this.fail('credential_unavailable', cause);
+    this.lease = lease;
+    // Body bytes that arrived while waiting follow the head.
+    this.queued.unshift(this.ctx.prefix, lease.line, fields);
+    if (this.awaitingLease) this.client.sock.resume();
+    const pooled = this.ctx.pool.take();
     if (pooled) {
       if (idempotent) this.replay = [...this.queued];
       this.attach(pooled);
@@ -117,6 +135,13 @@ export class Exchange {
     this.closed = true;
     this.up?.destroy();
     this.res.destroy();
+    this.release();
+  }
+
+  /** The line's last use: the connection is destroyed, or its response has ended. */
+  private release(): void {
+    this.lease?.release();
+    this.lease = null;
   }
 
   private attach(up: net.Socket): void {
@@ -173,6 +198,7 @@ export class Exchange {
           // Corked until onData returns, so the head and the body bytes
           // after it leave in one writev; nothing waits past this read.
           if (!client.writableCorked) client.cork();
+          if (this.res.status === 401) this.lease?.rejected();
           this.write(client, this.res.head());
           break;
         case Ev.End:
@@ -265,6 +291,7 @@ export class Exchange {
     this.res.destroy();
     if (pool) this.ctx.pool.put(up);
     else up.destroy();
+    this.release();
     this.client.exchangeDone(reusable);
   }
 

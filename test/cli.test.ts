@@ -2,10 +2,11 @@
 // the server-info file and the start-up line.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { KEY, rawExchange, request, responsesComplete, runCli, startProxy, startUpstream, tmpDir } from './support/harness.js';
+import { CLI, KEY, rawExchange, request, responsesComplete, runCli, startProxy, startUpstream, tmpDir, waitFor } from './support/harness.js';
 
 const UP = ['--upstream-url', 'http://127.0.0.1:9/v1/responses'];
 
@@ -48,9 +49,9 @@ describe('the key on stdin', () => {
     ['only a newline', '\n', /no API key/],
     ['invalid character', 'sk-abc$def\n', /may only contain/],
     ['space inside', 'sk-abc def\n', /may only contain/],
-    ['1018 bytes', `${'k'.repeat(1018)}\n`, /too long/],
-    ['far too long', 'k'.repeat(5000), /too long/],
-    ['extra lines after the key', `${KEY}\nsecond-line\n`, /exactly one line/],
+    ['16,385 bytes', `${'k'.repeat(16385)}\n`, /too long/],
+    ['far too long', 'k'.repeat(50000), /too long/],
+    ['a key on the second line only', `\n${KEY}\n`, /no API key/],
     ['NUL byte', Buffer.from('sk-a\0b\n'), /may only contain/],
   ];
   for (const [name, input, message] of bad) {
@@ -65,14 +66,57 @@ describe('the key on stdin', () => {
     });
   }
 
-  test('a 1017-byte key, CRLF-terminated, is accepted and sent as Bearer', async () => {
+  for (const [name, key] of [
+    ['a 1017-byte key (the original\'s limit)', 'A'.repeat(1017)],
+    ['a 16,384-byte token68 key with = and .', `${'eyJ0'.repeat(2048)}.${'Zz+/_~-9'.repeat(1023)}a==`],
+  ] as const) test(`${name}, CRLF-terminated, is accepted and sent as Bearer`, async () => {
     const up = await startUpstream();
-    const key = 'A'.repeat(1017);
     const proxy = await startProxy(['--upstream-url', up.url], { key: `${key}\r\n` });
     try {
       const res = await rawExchange(proxy.port, [request()], { until: responsesComplete });
       assert.equal(res.status, 200);
       assert.ok(up.received[0]!.head.includes(`\r\nAuthorization: Bearer ${key}\r\n`));
+    } finally {
+      await proxy.stop();
+      await up.close();
+    }
+  });
+
+  // Issue 8: a starter that keeps the pipe open (or a terminal) must get a
+  // proxy once the line end is in: stdin is never closed here.
+  test('the proxy starts on the first line without waiting for EOF, and uses only that line', async () => {
+    const up = await startUpstream();
+    const info = path.join(tmpDir(), 'server-info.json');
+    const proc = spawn(process.execPath, [CLI, '--server-info', info, '--upstream-url', up.url], { stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      proc.stdin.write(`${KEY}\nsecond line, never a key\n`);
+      const text = await waitFor('server-info with stdin still open', () => proc.exitCode === null && fs.existsSync(info) && fs.readFileSync(info, 'utf8'));
+      const { port } = JSON.parse(text) as { port: number };
+      await rawExchange(port, [request()], { until: responsesComplete });
+      assert.ok(up.received[0]!.head.includes(`\r\nAuthorization: Bearer ${KEY}\r\n`));
+      assert.match(err, /warning: stdin held more than one line/);
+      assert.ok(!err.includes('second line'));
+    } finally {
+      proc.kill('SIGKILL');
+      await up.close();
+    }
+  });
+
+  // codex-action's exact launch: `exec env -u PROXY_API_KEY -u NODE_OPTIONS
+  // NODE_OPTIONS=--disable-sigusr1 codex-responses-api-proxy --http-shutdown
+  // --server-info "$F" <<< "$KEY"` (a here-string: the key and one LF).
+  test('codex-action\'s launch line: NODE_OPTIONS=--disable-sigusr1, a here-string key, /shutdown', { skip: process.allowedNodeEnvironmentFlags.has('--disable-sigusr1') ? false : `Node ${process.version} has no --disable-sigusr1` }, async () => {
+    const up = await startUpstream();
+    const info = path.join(tmpDir(), 'server-info.json');
+    const proxy = await startProxy(['--http-shutdown', '--upstream-url', up.url], { serverInfo: info, env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--disable-sigusr1' } });
+    try {
+      await rawExchange(proxy.port, [request()], { until: responsesComplete });
+      assert.ok(up.received[0]!.head.includes(`\r\nAuthorization: Bearer ${KEY}\r\n`));
+      const res = await rawExchange(proxy.port, [Buffer.from(`GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n\r\n`)]);
+      assert.equal(res.status, 200);
+      assert.equal(await proxy.exited, 0);
     } finally {
       await proxy.stop();
       await up.close();

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, startProxy, tmpDir } from '../support/harness.js';
 
-const MAX = 1017;
+const MAX = 16384;
 
 async function refused(stdin: string | Buffer, secrets: string[], expect: RegExp): Promise<void> {
   const info = path.join(tmpDir(), 'info.json');
@@ -33,17 +33,26 @@ test('invalid character', async () => {
   await refused('sk-Space Inside-KEY-44aa\n', ['Space', 'Inside-KEY'], /may only contain/);
 });
 
-test('1018-byte key is too long; 1017 bytes is accepted', async () => {
+test('16,385-byte key is too long; 16,384 bytes of token68 is accepted', async () => {
   const long = `sk-${'L'.repeat(MAX + 1 - 3)}`;
   assert.equal(long.length, MAX + 1);
   await refused(`${long}\n`, ['LLLLLLLL'], /too long/);
   await refused(long, ['LLLLLLLL'], /too long/);
-  const proxy = await startProxy(['--upstream-url', 'http://127.0.0.1:9/v1/responses'], { key: `sk-${'K'.repeat(MAX - 3)}\n` });
+  const key = `sk-${'K'.repeat(MAX - 10)}.-_~+/=`;
+  assert.equal(key.length, MAX);
+  const proxy = await startProxy(['--upstream-url', 'http://127.0.0.1:9/v1/responses'], { key: `${key}\n` });
   await proxy.stop();
   assert.equal(proxy.stderr().includes('KKKKKKKK'), false);
 });
 
-test('key followed by extra lines', async () => {
-  await refused('sk-FirstLine-KEY-5e6f\nsk-SecondLine-KEY-7a8b\n', ['FirstLine', 'SecondLine'], /exactly one line/);
-  await refused('sk-FirstLine-KEY-5e6f\n\n', ['FirstLine'], /exactly one line/);
+// Issue 8: the original uses the first line and ignores the rest; so does
+// this proxy, with one warning (no content) when the rest is not blank.
+test('lines after the key are ignored, never echoed; non-blank ones are warned about', async () => {
+  const second = await startProxy(['--upstream-url', 'http://127.0.0.1:9/v1/responses'], { key: 'sk-FirstLine-KEY-5e6f\nsk-SecondLine-KEY-7a8b\n' });
+  await second.stop();
+  assert.match(second.stderr(), /^codex-responses-api-proxy: warning: stdin held more than one line; only the first is used as the API key, the rest is ignored\n/);
+  for (const s of ['FirstLine', 'SecondLine']) assert.equal(second.stderr().includes(s), false);
+  const blank = await startProxy(['--upstream-url', 'http://127.0.0.1:9/v1/responses'], { key: 'sk-FirstLine-KEY-5e6f\r\n\n \r\n' });
+  await blank.stop();
+  assert.doesNotMatch(blank.stderr(), /warning/);
 });

@@ -4,6 +4,7 @@
 // fuzzing pays no spawn per case and a thrown exception fails the test.
 import net from 'node:net';
 import { createRelayServer } from '../../src/accept.js';
+import { StaticCredential } from '../../src/credential.js';
 import { requestPrefix } from '../../src/rewrite.js';
 import { parseUpstream, Pool } from '../../src/upstream.js';
 import { KEY, rawExchange } from './harness.js';
@@ -90,7 +91,7 @@ export async function startRelay(upstreamUrl: string, limits: RelayLimits = {}):
       upstream,
       pool,
       prefix: requestPrefix(upstream),
-      auth: Buffer.from(`Authorization: Bearer ${KEY}\r\n`, 'latin1'),
+      credential: new StaticCredential(Buffer.from(`Authorization: Bearer ${KEY}\r\n`, 'latin1')),
       connectTimeoutMs: 5000,
       maxHeadBytes: limits.maxHeadBytes ?? 65536,
     },

@@ -14,6 +14,34 @@ export function distinctiveKey(tag: string): string {
   return `sk-proj-${tag}-${rand}`;
 }
 
+const TOKEN68 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/';
+
+/**
+ * A random token68 key of exactly `length` bytes (1 to 16,384): `sk-proj-`
+ * style from 12 bytes up, with `.` inside and `=` padding at the end from
+ * 20 bytes up, so the widened alphabet (issue 11) goes the whole way.
+ */
+export function keyOfLength(length: number): string {
+  const pick = (): string => TOKEN68[Math.floor(Math.random() * TOKEN68.length)]!;
+  const tail = length >= 20 ? '.x==' : '';
+  const head = length >= 12 ? 'sk-proj-' : '';
+  let body = '';
+  while (head.length + body.length + tail.length < length) body += pick();
+  return `${head}${body}${tail}`;
+}
+
+/**
+ * What to search process memory for to find a key: the key itself once it
+ * is long enough to be distinctive, else its whole Authorization line (one
+ * byte alone matches everywhere).
+ */
+export function keyNeedle(key: string): Buffer {
+  return Buffer.from(key.length >= 16 ? key : `Bearer ${key}\r\n`, 'latin1');
+}
+
+/** The key lengths issue 8 asks the custody tests to cover, and issue 11's. */
+export const KEY_LENGTHS = [1, 20, 32, 40, 41, 164, 1017, 16384] as const;
+
 /** Every path under `dir`, files only (bounded: at most 1000 entries). */
 export function filesUnder(dir: string): string[] {
   const out: string[] = [];
