@@ -10,6 +10,7 @@ import { createRelayServer } from './accept.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { KeyError, readKeyLine, wipeKey } from './key.js';
 import { requestPrefix } from './rewrite.js';
+import { loadParser } from './parse.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
@@ -153,6 +154,13 @@ async function main(): Promise<void> {
   }
   wipeOnExit(wipeKey);
   const opts = await readOptions(process.argv.slice(2));
+  // The HTTP parser's bytes are checked before the key is read: a missing or
+  // altered llhttp.wasm stops the proxy with one line, never a half start.
+  try {
+    loadParser();
+  } catch (err) {
+    die((err as Error).message, EXIT_FAILURE);
+  }
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
   }
