@@ -90,14 +90,17 @@ describe('glued response: property over read boundaries', () => {
   });
 
   test('whatever the size of the first response, the second request gets its own answer', async () => {
-    const near = fc.constantFrom(16384, 32768, 49152, 65536, 98304, 131072, 196608, 262144).chain((n) => fc.integer({ min: n - 3, max: n + 3 }));
+    // A fresh http connection reads 16, 32, 64, 128 KiB... while reads fill
+    // the buffer (upstream.ts), so responses end at a read at these sums.
+    const near = fc.constantFrom(16384, 49152, 114688, 245760, 32768, 65536).chain((n) => fc.integer({ min: n - 2, max: n + 2 }));
     const size = fc.oneof(near, fc.integer({ min: 10000, max: 270000 }));
+    const pipelined = fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
     await fc.assert(
-      fc.asyncProperty(size, fc.boolean(), async (n, pipelined) => {
+      fc.asyncProperty(size, pipelined, async (n, pipelined) => {
         const got = await second(relay.port, n, pipelined);
         assert.ok(!got.includes('X-Poison'), `${n} bytes, ${pipelined ? 'pipelined' : 'sequential'}`);
       }),
-      { numRuns: 60, interruptAfterTimeLimit: 20000 },
+      { numRuns: 100, interruptAfterTimeLimit: 30000 },
     );
   });
 });
