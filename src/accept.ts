@@ -78,7 +78,8 @@ class ClientConn implements ClientSide {
     } catch (err) {
       // A bug must cost one connection, never the process.
       this.opts.log(`internal error on a client connection: ${(err as Error).name}`);
-      this.teardown();
+      // A reset: response bytes may have gone out, and a FIN could make them look complete.
+      this.reset();
     }
   }
 
