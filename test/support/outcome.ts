@@ -29,7 +29,7 @@ export function clientOutcome(port: number, parts: Buffer[], ms = 10000): Promis
     // libuv before 1.48 (Node 20) reports EOF, not ECONNRESET, when a RST
     // arrives in the same poll as data (its POLLHUP short-cut), so the kernel
     // decides: after a FIN the socket is in CLOSE_WAIT, after a RST in CLOSE.
-    sock.on('end', () => finish(tcpState(sock.localPort!) === CLOSE_WAIT ? 'fin' : 'reset'));
+    sock.on('end', () => finish(tcpState(sock.localPort!, port) === CLOSE_WAIT ? 'fin' : 'reset'));
     sock.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNRESET' ? 'reset' : 'error'));
     sock.on('close', () => finish('fin'));
     sock.on('connect', async () => {
@@ -44,12 +44,17 @@ export function clientOutcome(port: number, parts: Buffer[], ms = 10000): Promis
 
 const CLOSE_WAIT = '08';
 
-/** The kernel's TCP state (proc(5) /proc/net/tcp `st`, hex) of the 127.0.0.1 socket bound to `localPort`, or '' if none. */
-export function tcpState(localPort: number): string {
-  const local = `0100007F:${localPort.toString(16).toUpperCase().padStart(4, '0')}`;
+/**
+ * The kernel's TCP state (proc(5) /proc/net/tcp `st`, hex) of the connection
+ * 127.0.0.1:localPort → 127.0.0.1:remotePort, or '' if none. Both ends are
+ * matched: the same local port may also sit in TIME_WAIT from an earlier
+ * connection to another peer.
+ */
+export function tcpState(localPort: number, remotePort: number): string {
+  const addr = (p: number): string => `0100007F:${p.toString(16).toUpperCase().padStart(4, '0')}`;
   for (const line of fs.readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f[1] === local) return f[3]!;
+    if (f[1] === addr(localPort) && f[2] === addr(remotePort)) return f[3]!;
   }
   return '';
 }
