@@ -81,7 +81,8 @@ class ClientConn implements ClientSide {
     } catch (err) {
       // A bug must cost one connection, never the process.
       this.opts.log(`internal error on a client connection: ${(err as Error).name}`);
-      this.teardown();
+      // A reset: response bytes may have gone out, and a FIN could make them look complete.
+      this.reset();
     }
   }
 
@@ -107,8 +108,9 @@ class ClientConn implements ClientSide {
           const exchange = this.exchange!;
           const step = this.req.execute(chunk, off);
           if (step.ev === Ev.More) return exchange.sendBody(off === 0 ? chunk : chunk.subarray(off));
-          // A broken chunked body: the upstream must never see this request complete.
-          if (step.ev !== Ev.End) return exchange.fail('bad_request');
+          // A broken chunked body, or trailers past the cap: what came before
+          // goes upstream, and the upstream never sees this request complete.
+          if (step.ev !== Ev.End) return exchange.failRequest(this.req.tooLarge ? 'trailers_too_large' : 'bad_request', chunk.subarray(off, step.pos));
           exchange.sendBody(chunk.subarray(off, step.pos));
           exchange.endRequest();
           this.state = State.Await;
@@ -174,10 +176,32 @@ class ClientConn implements ClientSide {
 
   exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void {
     if (ERRORS[kind][0] >= 500) this.opts.log(`upstream request failed: ${kind}${cause ? ` (${cause})` : ''}`);
-    // Once response bytes have gone out, no status can follow: the client
-    // sees the connection close instead (as Go's ReverseProxy does).
-    if (started) this.teardown();
+    // Once response bytes have gone out, no status can follow. A FIN would
+    // make a truncated response look complete when its body is delimited by
+    // the close, so the client gets a reset (RST) once what was relayed is
+    // flushed; Go's ReverseProxy aborts the same way (http.ErrAbortHandler).
+    if (started) this.reset();
     else this.reject(kind, cause);
+  }
+
+  /**
+   * Ends the connection with a RST after the bytes already written reach the
+   * kernel (a zero-length write completes after every earlier one). A client
+   * that stopped reading cannot hold it: past the idle timeout, reset anyway.
+   */
+  private reset(): void {
+    this.state = State.Closing;
+    this.exchange?.abort();
+    this.exchange = null;
+    this.pending = null;
+    clearTimeout(this.timer);
+    const sock = this.sock;
+    if (sock.destroyed) return;
+    const rst = (): void => {
+      if (!sock.destroyed) sock.resetAndDestroy();
+    };
+    sock.setTimeout(this.opts.idleTimeoutMs, rst);
+    sock.write(EMPTY, rst);
   }
 
   /** One error response, then close; the only path by which errors reach a client. */
@@ -250,3 +274,5 @@ class ClientConn implements ClientSide {
 }
 
 function noop(): void {}
+
+const EMPTY = Buffer.alloc(0);

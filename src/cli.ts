@@ -13,6 +13,7 @@ import { configureEgress, EgressError, parseEgressEnv } from './egress.js';
 import { AUTH_HEADERS, KeyError, readKeyLine, readTokenLine, wipeKey, type AuthHeader } from './key.js';
 import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from './oidc.js';
 import { requestPrefix } from './rewrite.js';
+import { loadParser } from './parse.js';
 import { loadTrust, TrustError } from './trust.js';
 import { Dump } from './tap.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
@@ -235,6 +236,13 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof EgressError || err instanceof TrustError) die(err.message, EXIT_USAGE);
     throw err;
+  }
+  // The HTTP parser's bytes are checked before the key is read: a missing or
+  // altered llhttp.wasm stops the proxy with one line, never a half start.
+  try {
+    loadParser();
+  } catch (err) {
+    die((err as Error).message, EXIT_FAILURE);
   }
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);

@@ -32,8 +32,20 @@ export interface ClientSide {
 
 const REPLAY_MAX = 1 << 20;
 
+/**
+ * Response limits, fixed and independent of --max-head-bytes (which is about
+ * what clients send). A real API response head is about 1.3 KB; 256 KiB is
+ * generous and still bounds what one exchange keeps (the head is held until
+ * it is complete). Trailers are never kept, only counted as they pass: the
+ * cap stops an upstream from streaming an endless trailer section.
+ */
+export const RESPONSE_HEAD_MAX = 256 * 1024;
+export const RESPONSE_TRAILERS_MAX = 256 * 1024;
+
 export class Exchange {
   private up: net.Socket | null = null;
+  /** The upstream connection while it is being made (and verified): abort() must end it too. */
+  private connecting: net.Socket | null = null;
   private readonly res: MessageParser;
   /** Request bytes that arrived while the upstream connection was being made. */
   private queued: Buffer[] = [];
@@ -57,7 +69,6 @@ export class Exchange {
   private replayBytes = 0;
   /** Held from the first write of the line until the exchange ends. */
   private lease: Lease | null = null;
-  private awaitingLease = false;
 
   constructor(
     private readonly client: ClientSide,
@@ -67,35 +78,36 @@ export class Exchange {
     /** --dump-dir's observer: it sees the bytes and the ending, never the rewritten head. */
     private readonly tap?: Tap,
   ) {
-    this.res = new MessageParser('RESPONSE', ctx.maxHeadBytes);
+    this.res = new MessageParser('RESPONSE', RESPONSE_HEAD_MAX, RESPONSE_TRAILERS_MAX);
+    // Body bytes wait in `queued` until a credential line (a renewal may be in
+    // flight) and a connection are in hand; pausing the client bounds that queue.
+    this.client.sock.pause();
     ctx.credential.acquire((lease, cause) => this.start(lease, cause, fields, idempotent));
-    // Waiting for a renewal in flight: body bytes queue meanwhile, so stop reading.
-    if (!this.lease && !this.closed) {
-      this.awaitingLease = true;
-      this.client.sock.pause();
-    }
   }
 
   private start(lease: Lease | null, cause: string, fields: Buffer, idempotent: boolean): void {
     if (this.closed) return lease?.release();
     if (!lease) return this.fail('credential_unavailable', cause);
     this.lease = lease;
-    // Body bytes that arrived while waiting follow the head.
     this.queued.unshift(this.ctx.prefix, lease.line, fields);
-    if (this.awaitingLease) this.client.sock.resume();
-    const pooled = this.ctx.pool.take();
-    if (pooled) {
+    // A pooled connection may take up to two loop turns to be seen idle (upstream.ts).
+    this.ctx.pool.take((pooled) => {
+      if (this.closed) {
+        if (pooled) this.ctx.pool.put(pooled);
+        return;
+      }
+      if (!pooled) return this.connectFresh();
       if (idempotent) this.replay = [...this.queued];
+      this.client.sock.resume();
       this.attach(pooled);
-    } else {
-      this.connectFresh();
-    }
+    });
   }
 
   private connectFresh(): void {
     // Body bytes wait in `queued`; pausing the client bounds that queue.
     this.client.sock.pause();
-    connect(this.ctx.upstream, this.ctx.connectTimeoutMs, (err, sock) => {
+    this.connecting = connect(this.ctx.upstream, this.ctx.connectTimeoutMs, (err, sock) => {
+      this.connecting = null;
       if (this.closed) {
         sock.destroy();
         return;
@@ -128,11 +140,38 @@ export class Exchange {
     this.tap?.requestEnd();
   }
 
+  /**
+   * The request body broke its framing, or its trailers passed the cap, after
+   * `valid` bytes of this read. Those go upstream, then the upstream
+   * connection gets a FIN once they are flushed: it holds a request whose
+   * body never ended (no last chunk, or no empty line after the trailers),
+   * which it cannot take as complete. The client is answered by fail().
+   */
+  failRequest(kind: ErrorKind, valid: Buffer): void {
+    if (this.closed) return;
+    this.replay = null;
+    const up = this.up;
+    if (up) {
+      if (valid.length > 0) up.write(valid);
+      this.detach(up);
+      this.up = null;
+      // Bounded: an upstream that stops reading loses the connection.
+      up.setTimeout(this.ctx.connectTimeoutMs, () => up.destroy());
+      up.end(() => up.destroy());
+      up.resume();
+    }
+    this.fail(kind);
+  }
+
   /** The client went away or failed: release everything at once. */
   abort(): void {
     if (this.closed) return;
     this.tap?.end('client_abort');
     this.closed = true;
+    // Still connecting (or in its TLS handshake): end that attempt too, now,
+    // not at --connect-timeout.
+    this.connecting?.destroy();
+    this.connecting = null;
     this.up?.destroy();
     this.res.destroy();
     this.release();
@@ -214,11 +253,13 @@ export class Exchange {
           }
           break;
         case Ev.Error:
-          // The client socket may be corked (Head, above) and fail() destroys
-          // it: flush what this read relayed first, or the client sees a bare
-          // close instead of the response head it was already given.
+          // The bytes of this read before the bad one are a valid part of
+          // the response: the client gets them, then a reset (fail()). The
+          // client socket may be corked (Head, above): flush it first.
+          if (!inHead && step.pos > off) this.write(client, chunk.subarray(off, step.pos));
           if (client.writableCorked) client.uncork();
-          return this.fail('upstream_protocol');
+          if (!this.res.tooLarge) return this.fail('upstream_protocol');
+          return this.fail(inHead ? 'upstream_head_too_large' : 'upstream_trailers_too_large');
       }
       off = step.pos;
       if (off >= chunk.length && step.ev !== Ev.Head) return;

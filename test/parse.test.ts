@@ -41,6 +41,53 @@ describe('llhttp-wasm facts', () => {
 });
 
 describe('MessageParser', () => {
+  test('a response parser rejects a request line: each parser is request-only or response-only, never BOTH', () => {
+    const p = new MessageParser('RESPONSE', 1024);
+    assert.equal(p.execute(REQ, 0).ev, Ev.Error);
+    p.destroy();
+  });
+
+  test('trailers are counted, not kept: the same verdict at every split point, and no head is reported for them', () => {
+    const head = 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n';
+    const cap = 1024;
+    // Trailer bytes from the first field byte to the end of the last value.
+    const trailers = (n: number): string => `X-T: ${'v'.repeat(n - 5)}\r\n\r\n`;
+    for (const [size, ok] of [[cap, true], [cap + 1, false]] as const) {
+      const msg = Buffer.from(head + trailers(size));
+      for (let i = 0; i <= msg.length; i += i < 80 || i > msg.length - 80 ? 1 : 97) {
+        const p = new MessageParser('REQUEST', cap);
+        const evs: Ev[] = [];
+        for (const part of [msg.subarray(0, i), msg.subarray(i)]) {
+          for (let off = 0, guard = 0; guard < 4; guard++) {
+            const st = p.execute(part, off);
+            if (st.ev !== Ev.More) evs.push(st.ev);
+            off = st.pos;
+            if (st.ev === Ev.More || st.ev === Ev.Error || off >= part.length) break;
+          }
+          if (evs.includes(Ev.Error)) break;
+        }
+        assert.deepEqual(evs, ok ? [Ev.Head, Ev.End] : [Ev.Head, Ev.Error], `${size} bytes of trailers, split at ${i}`);
+        assert.equal(p.tooLarge, !ok);
+        p.destroy();
+      }
+    }
+  });
+
+  test('a close-delimited response ends at EOF, even when its head ended the last read', () => {
+    const p = new MessageParser('RESPONSE', 1024);
+    const res = Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n');
+    assert.deepEqual(p.execute(res, 0), { ev: Ev.Head, pos: res.length });
+    assert.equal(p.finish(), true);
+    p.destroy();
+    const cut = new MessageParser('RESPONSE', 1024);
+    const part = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab');
+    const h = cut.execute(part, 0);
+    assert.equal(h.ev, Ev.Head);
+    assert.deepEqual(cut.execute(part, h.pos), { ev: Ev.More, pos: part.length });
+    assert.equal(cut.finish(), false, 'a chunked body cut short is not complete');
+    cut.destroy();
+  });
+
   test('head and message ends are found at every split point', () => {
     for (let i = 0; i <= REQ.length; i++) {
       const p = new MessageParser('REQUEST', 1024);
