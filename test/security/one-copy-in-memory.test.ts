@@ -31,7 +31,7 @@ test('plain-http upstream: one copy while serving, none after /shutdown', { skip
     assert.ok(scan.scanned > 10 * 2 ** 20, `scanned ${scan.scanned} bytes: too few to mean anything`);
     assert.equal(scan.count, 1, 'one copy after allowed, denied and malformed requests');
     const paused = pausedAtExit(p);
-    await rawExchange(p.port, [b('GET /shutdown HTTP/1.1\r\nHost: x\r\n\r\n')], { ms: 5000 });
+    await rawExchange(p.port, [b('GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')], { ms: 5000 });
     const release = await paused;
     const atExit = countInProcessMemory(p.proc.pid!, needle).count;
     release();
