@@ -211,16 +211,12 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>not a relay client</ti
 
 let chromium: { path: string } | { skip: string };
 let up: Upstream;
-let proxy: Proxy;
 before(async () => {
   chromium = ensureChromium();
   if ('skip' in chromium) console.log(`browser: SKIPPED: ${chromium.skip}`);
   up = await startUpstream();
 });
-after(async () => {
-  await proxy?.stop();
-  await up?.close();
-});
+after(() => up?.close());
 
 const upstreamBytes = (): number => up.raw.reduce((n, r) => n + r.length, 0);
 
@@ -232,51 +228,51 @@ async function assertRelayAlive(p: Proxy): Promise<void> {
 
 test('a page on another local port cannot make the relay send a byte upstream, nor shut it down', async (t) => {
   if ('skip' in chromium) return t.skip(chromium.skip);
-  proxy = await startProxy(['--upstream-url', up.url, '--http-shutdown']);
+  // Each resource is released by t.after as soon as it exists, so a failure
+  // half way leaves nothing listening (or the script would never end).
+  const proxy = await startProxy(['--upstream-url', up.url, '--http-shutdown']);
+  t.after(() => proxy.stop());
   // A second relay behind a tap. --allow-host names the tap only so that
   // requests through it pass the Host check and meet the Origin and
   // Sec-Fetch-Site checks, which are what this part is about.
   const tap = await startTap();
+  t.after(() => tap.close());
   const tapped = await startProxy(['--upstream-url', up.url, '--http-shutdown', '--allow-host', `127.0.0.1:${tap.port}`]);
+  t.after(() => tapped.stop());
   tap.target = tapped.port;
   const page = await servePage(PAGE);
+  t.after(() => page.close());
   const br = await launch(chromium.path, []);
-  try {
-    const sessionId = await openPage(br, `http://127.0.0.1:${page.port}/`);
-    const direct = await evaluate<Record<string, string>>(br, sessionId, `probe('http://127.0.0.1:${proxy.port}')`);
-    const viaLocalhost = await evaluate<Record<string, string>>(br, sessionId, `probe('http://localhost:${proxy.port}')`);
-    const viaTap = await evaluate<Record<string, string>>(br, sessionId, `probe('http://127.0.0.1:${tap.port}')`);
-    t.diagnostic(`page outcomes: direct ${JSON.stringify(direct)}; localhost ${JSON.stringify(viaLocalhost)}; via tap ${JSON.stringify(viaTap)}`);
+  t.after(() => shutdownBrowser(br));
+  const sessionId = await openPage(br, `http://127.0.0.1:${page.port}/`);
+  const direct = await evaluate<Record<string, string>>(br, sessionId, `probe('http://127.0.0.1:${proxy.port}')`);
+  const viaLocalhost = await evaluate<Record<string, string>>(br, sessionId, `probe('http://localhost:${proxy.port}')`);
+  const viaTap = await evaluate<Record<string, string>>(br, sessionId, `probe('http://127.0.0.1:${tap.port}')`);
+  t.diagnostic(`page outcomes: direct ${JSON.stringify(direct)}; localhost ${JSON.stringify(viaLocalhost)}; via tap ${JSON.stringify(viaTap)}`);
 
-    // What the page saw: the cors fetches fail (no CORS headers), the no-cors one is opaque, the image does not load.
-    for (const r of [direct, viaLocalhost, viaTap]) {
-      assert.equal(r.textPlain, 'failed: TypeError');
-      assert.equal(r.noCors, 'answered opaque');
-      assert.equal(r.json, 'failed: TypeError');
-      assert.equal(r.img, 'error');
-    }
-    // What reached the relay through the tap: every request, each carrying
-    // what marks a page's request, each refused with a 403.
-    const requests = tap.conns.flatMap((c) => (c.up ? [c] : []));
-    t.diagnostic(`requests through the tap: ${requests.map((c) => c.up.split('\r\n\r\n')[0]!.split('\r\n').filter((l) => /^(GET|POST|OPTIONS) |^origin:|^sec-fetch-site:/i.test(l)).join(' | ')).join(' ;; ')}`);
-    const methods = requests.map((c) => c.up.slice(0, c.up.indexOf(' ')));
-    assert.deepEqual(methods.filter((m) => m === 'POST').length, 2, 'the text/plain and the no-cors POST reached the relay');
-    assert.ok(methods.includes('OPTIONS'), 'the JSON POST sent its preflight');
-    assert.ok(methods.includes('GET'), 'the image request reached the relay');
-    for (const c of requests) {
-      assert.match(c.up, /\r\n(origin|sec-fetch-site): /i, 'a browser marks its request');
-      assert.match(c.down, /^HTTP\/1\.1 403 Forbidden\r\n[^]*"code":"from_browser"/, `refused: ${c.down.slice(0, 60)}`);
-    }
-
-    assert.equal(upstreamBytes(), 0, 'not one byte reached the upstream');
-    await assertRelayAlive(proxy);
-    await assertRelayAlive(tapped);
-  } finally {
-    await shutdownBrowser(br);
-    await page.close();
-    await tap.close();
-    await tapped.stop();
+  // What the page saw: the cors fetches fail (no CORS headers), the no-cors one is opaque, the image does not load.
+  for (const r of [direct, viaLocalhost, viaTap]) {
+    assert.equal(r.textPlain, 'failed: TypeError');
+    assert.equal(r.noCors, 'answered opaque');
+    assert.equal(r.json, 'failed: TypeError');
+    assert.equal(r.img, 'error');
   }
+  // What reached the relay through the tap: every request, each carrying
+  // what marks a page's request, each refused with a 403.
+  const requests = tap.conns.flatMap((c) => (c.up ? [c] : []));
+  t.diagnostic(`requests through the tap: ${requests.map((c) => c.up.split('\r\n\r\n')[0]!.split('\r\n').filter((l) => /^(GET|POST|OPTIONS) |^origin:|^sec-fetch-site:/i.test(l)).join(' | ')).join(' ;; ')}`);
+  const methods = requests.map((c) => c.up.slice(0, c.up.indexOf(' ')));
+  assert.deepEqual(methods.filter((m) => m === 'POST').length, 2, 'the text/plain and the no-cors POST reached the relay');
+  assert.ok(methods.includes('OPTIONS'), 'the JSON POST sent its preflight');
+  assert.ok(methods.includes('GET'), 'the image request reached the relay');
+  for (const c of requests) {
+    assert.match(c.up, /\r\n(origin|sec-fetch-site): /i, 'a browser marks its request');
+    assert.match(c.down, /^HTTP\/1\.1 403 Forbidden\r\n[^]*"code":"from_browser"/, `refused: ${c.down.slice(0, 60)}`);
+  }
+
+  assert.equal(upstreamBytes(), 0, 'not one byte reached the upstream');
+  await assertRelayAlive(proxy);
+  await assertRelayAlive(tapped);
 });
 
 test('a DNS-rebinding page reads only a 421 from the relay, and cannot shut it down', async (t) => {
@@ -291,23 +287,19 @@ async function sameOrigin() {
     shutdown: await read(fetch('/shutdown')),
   };
 }</script>`);
-  const port = page.port;
+  t.after(() => page.close());
   const br = await launch(chromium.path, ['--host-resolver-rules=MAP attacker.test 127.0.0.1']);
-  let rebound: Proxy | undefined;
-  try {
-    const sessionId = await openPage(br, `http://attacker.test:${port}/`);
-    await page.close();
-    rebound = await startProxy(['--upstream-url', up.url, '--http-shutdown', '--port', String(port)]);
-    const before = upstreamBytes();
-    const r = await evaluate<{ post: string; shutdown: string }>(br, sessionId, 'sameOrigin()');
-    t.diagnostic(`same-origin reads: ${JSON.stringify(r)}`);
-    // Same-origin: the page can read the answer. It reads a refusal.
-    assert.match(r.post, /^421 \{"error":\{"type":"proxy_error","code":"misdirected"/);
-    assert.match(r.shutdown, /^421 /);
-    assert.equal(upstreamBytes(), before, 'not one byte reached the upstream');
-    await assertRelayAlive(rebound);
-  } finally {
-    await shutdownBrowser(br);
-    await rebound?.stop();
-  }
+  t.after(() => shutdownBrowser(br));
+  const sessionId = await openPage(br, `http://attacker.test:${page.port}/`);
+  await page.close();
+  const rebound = await startProxy(['--upstream-url', up.url, '--http-shutdown', '--port', String(page.port)]);
+  t.after(() => rebound.stop());
+  const before = upstreamBytes();
+  const r = await evaluate<{ post: string; shutdown: string }>(br, sessionId, 'sameOrigin()');
+  t.diagnostic(`same-origin reads: ${JSON.stringify(r)}`);
+  // Same-origin: the page can read the answer. It reads a refusal.
+  assert.match(r.post, /^421 \{"error":\{"type":"proxy_error","code":"misdirected"/);
+  assert.match(r.shutdown, /^421 /);
+  assert.equal(upstreamBytes(), before, 'not one byte reached the upstream');
+  await assertRelayAlive(rebound);
 });
