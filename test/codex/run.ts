@@ -181,7 +181,8 @@ async function main(): Promise<void> {
     await mkdir(workdir, { recursive: true });
     await writeFile(join(codexHome, 'config.toml'), CODEX_CONFIG);
 
-    // The two -c values are the README's, as the shell hands them to codex.
+    // The two -c values are the README's, as the shell hands them to codex
+    // (with supports_websockets added under CODEX_WEBSOCKETS=1).
     const readmeArgs = [
       '-c',
       `model_providers.openai-proxy={ name = 'OpenAI Proxy', base_url = 'http://127.0.0.1:${proxy.port}/v1', wire_api='responses'${WEBSOCKETS ? ', supports_websockets = true' : ''} }`,
