@@ -267,7 +267,7 @@ function note(results: Results, line: string) {
 /** The relays exit cleanly through GET /shutdown when profiling, so --cpu-prof can write its file. */
 async function stopPath(l: Live) {
   if (profile && l.path.name.startsWith('relay') && l.run.proc) {
-    const s = net.connect({ host: '127.0.0.1', port: l.run.port }, () => s.end('GET /shutdown HTTP/1.1\r\nHost: x\r\n\r\n'));
+    const s = net.connect({ host: '127.0.0.1', port: l.run.port }, () => s.end('GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
     s.on('error', () => {});
     await Promise.race([once(l.run.proc.child, 'exit'), sleep(5000)]);
   }

@@ -3,7 +3,7 @@
 // head.ts), admit it (admit.ts), rewrite it (rewrite.ts), then hand the
 // exchange to the relay (relay.ts), which talks to the upstream.
 import net from 'node:net';
-import { admit } from './admit.js';
+import { admit, listenerHosts, type Admission } from './admit.js';
 import { errorResponse, ERRORS, type ErrorKind } from './errors.js';
 import { nameIs, splitRequestHead } from './head.js';
 import { Ev, MessageParser } from './parse.js';
@@ -16,6 +16,8 @@ export interface ServerOptions {
   relay: RelayContext;
   /** GET /shutdown is answered and onShutdown called (--http-shutdown). */
   shutdown: boolean;
+  /** --allow-host values: Host names admitted besides the loopback names (none by default). */
+  allowHosts?: readonly string[];
   onShutdown: () => void;
   /** From the first byte of a head (or a new connection) to its end: 408 after. */
   headTimeoutMs: number;
@@ -49,7 +51,13 @@ const LINGER_MAX_MS = 30_000;
 const SHUTDOWN_OK = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 'latin1');
 
 export function createRelayServer(opts: ServerOptions): net.Server {
-  const server = net.createServer({ noDelay: true, highWaterMark: SOCKET_BUFFER }, (sock) => new ClientConn(sock, opts));
+  const admission: Admission = { hosts: new Set(), shutdown: opts.shutdown };
+  const server = net.createServer({ noDelay: true, highWaterMark: SOCKET_BUFFER }, (sock) => new ClientConn(sock, opts, admission));
+  // Host must carry the port actually bound (--port 0 picks one), so the
+  // names are known once listening, before any connection is accepted.
+  server.on('listening', () => {
+    admission.hosts = listenerHosts((server.address() as net.AddressInfo).port, opts.allowHosts ?? []);
+  });
   // Past the cap, Node closes new connections as soon as they are accepted.
   server.maxConnections = opts.maxConnections;
   return server;
@@ -66,7 +74,7 @@ class ClientConn implements ClientSide {
   private exchange: Exchange | null = null;
   private timer: NodeJS.Timeout;
 
-  constructor(readonly sock: net.Socket, private readonly opts: ServerOptions) {
+  constructor(readonly sock: net.Socket, private readonly opts: ServerOptions, private readonly admission: Admission) {
     this.req = new MessageParser('REQUEST', opts.relay.maxHeadBytes);
     sock.setNoDelay(true);
     sock.on('data', this.onData).on('end', this.onEnd).on('error', noop).on('close', this.onClose);
@@ -139,7 +147,7 @@ class ClientConn implements ClientSide {
       this.reject('bad_request');
       return false;
     }
-    const verdict = admit(head, this.opts.shutdown);
+    const verdict = admit(head, this.admission);
     if (verdict.kind === 'reject') {
       this.reject(verdict.error);
       return false;

@@ -7,6 +7,7 @@ import tty from 'node:tty';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { createRelayServer } from './accept.js';
+import { allowHostError } from './admit.js';
 import { OidcCredential, StaticCredential, type Credential } from './credential.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { configureEgress, EgressError, parseEgressEnv } from './egress.js';
@@ -28,6 +29,7 @@ interface Options {
   port: number;
   serverInfo: string | undefined;
   httpShutdown: boolean;
+  allowHosts: string[];
   upstream: Upstream;
   maxHeadBytes: number;
   headTimeoutMs: number;
@@ -59,6 +61,11 @@ const FLAGS = {
   port: { type: 'string', describe: 'Port to bind on 127.0.0.1 (default: an ephemeral port)' },
   'server-info': { type: 'string', describe: 'Write {"port":<u16>,"pid":<u32>} to FILE once listening' },
   'http-shutdown': { type: 'boolean', default: false, describe: 'Enable GET /shutdown to exit with code 0' },
+  'allow-host': {
+    type: 'string',
+    multiple: true,
+    describe: 'Also admit Host NAME and NAME:<port>, or exactly NAME:PORT; repeatable, no wildcard. A risk: see SECURITY.md',
+  },
   'upstream-url': { type: 'string', default: DEFAULT_UPSTREAM, describe: 'Absolute http(s) URL to forward requests to' },
   'max-head-bytes': { type: 'string', default: '65536', describe: 'Largest request head accepted (431 past it)' },
   'head-timeout': { type: 'string', default: '30', describe: 'Seconds a request head may take to arrive (408 past it)' },
@@ -83,13 +90,19 @@ const FLAGS = {
 
 const OIDC_FLAGS = ['github-oidc', 'oidc-audience', 'identity-provider-id', 'service-account-id', 'github-oidc-request-url'] as const;
 
-type Raw = { [K in keyof typeof FLAGS]: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined };
+type Raw = {
+  [K in keyof typeof FLAGS]: (typeof FLAGS)[K] extends { multiple: true } ? string[] | undefined : (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string | undefined;
+};
+
+/** Flags that may be given more than once; each use adds a value. */
+const repeatable = (name: string): boolean => 'multiple' in FLAGS[name as keyof typeof FLAGS];
 
 /**
  * yargs defines the command line, but importing it costs ~55 ms (its help
  * renderer pulls in string-width, whose Intl.Segmenter loads ICU data), more
  * than the whole start-up budget. A plainly well-formed command line — known
- * flags, each at most once, no --help/--version — is read with util.parseArgs
+ * flags, each at most once unless repeatable (--allow-host), no
+ * --help/--version — is read with util.parseArgs
  * instead; anything else goes to yargs, which prints help, the version, or
  * the error.
  */
@@ -98,7 +111,7 @@ function quickParse(argv: string[]): Raw | null {
   for (const arg of argv) {
     if (!arg.startsWith('-')) continue;
     const name = arg.replace(/^--?/, '').split('=')[0]!;
-    if (!(name in FLAGS) || seen.has(name)) return null;
+    if (!(name in FLAGS) || (seen.has(name) && !repeatable(name))) return null;
     seen.add(name);
   }
   try {
@@ -114,7 +127,7 @@ async function yargsParse(argv: string[]): Promise<Raw> {
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
   const args = yargs(argv)
     .scriptName(NAME)
-    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--auth-header authorization|api-key] [--dump-dir <DIR>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
+    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--auth-header authorization|api-key] [--dump-dir <DIR>] [--allow-host <NAME[:PORT]>]...\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
     .options(FLAGS)
     .strict()
     .version(version)
@@ -126,7 +139,12 @@ async function yargsParse(argv: string[]): Promise<Raw> {
     .parseSync();
   if (args.help || args.version) process.exit(0);
   for (const name of Object.keys(FLAGS)) {
-    if (Array.isArray(args[name])) die(`--${name} given more than once`, EXIT_USAGE);
+    if (repeatable(name)) {
+      // yargs gives one value as a string and repeated ones as an array.
+      if (args[name] !== undefined) args[name] = ([] as unknown[]).concat(args[name]).map(String);
+    } else if (Array.isArray(args[name])) {
+      die(`--${name} given more than once`, EXIT_USAGE);
+    }
   }
   return args as unknown as Raw;
 }
@@ -143,10 +161,16 @@ async function readOptions(argv: string[]): Promise<Options> {
   const authHeader = args['auth-header'] ?? 'authorization';
   if (!(AUTH_HEADERS as string[]).includes(authHeader)) die(`--auth-header must be one of ${AUTH_HEADERS.join(', ')}, got ${JSON.stringify(authHeader)}`, EXIT_USAGE);
   if (args['dump-dir'] === '') die('--dump-dir needs a directory name', EXIT_USAGE);
+  const allowHosts = args['allow-host'] ?? [];
+  for (const name of allowHosts) {
+    const why = allowHostError(name);
+    if (why) die(`--allow-host ${JSON.stringify(name)} ${why}`, EXIT_USAGE);
+  }
   return {
     port: args.port === undefined ? 0 : integer('port', args.port, 0, 65535),
     serverInfo: args['server-info'],
     httpShutdown: args['http-shutdown'],
+    allowHosts,
     upstream,
     maxHeadBytes: integer('max-head-bytes', args['max-head-bytes'], 1024, 16 * 1024 * 1024),
     headTimeoutMs: integer('head-timeout', args['head-timeout'], 1, 3600) * 1000,
@@ -307,6 +331,7 @@ async function main(): Promise<void> {
       maxHeadBytes: opts.maxHeadBytes,
     },
     shutdown: opts.httpShutdown,
+    allowHosts: opts.allowHosts,
     onShutdown: () => process.exit(0),
     headTimeoutMs: opts.headTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,

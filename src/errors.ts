@@ -8,8 +8,14 @@ export const ERRORS = {
   bad_host: [400, 'Bad Request', 'exactly one Host header is required'],
   hop_by_hop: [400, 'Bad Request', 'Upgrade, or Connection naming a protected header, is not allowed'],
   forbidden: [403, 'Forbidden', 'only POST /v1/responses is allowed'],
+  from_browser: [403, 'Forbidden', 'requests made by a web page (Origin, or Sec-Fetch-Site other than none) are refused'],
   head_timeout: [408, 'Request Timeout', 'request head not received in time'],
   length_required: [411, 'Length Required', 'request body needs Content-Length or chunked encoding'],
+  misdirected: [421, 'Misdirected Request', 'Host must name this listener: 127.0.0.1, localhost or [::1], with its port'],
+  // RFC 9110 §15.5.22: a 426 names the protocol to use in Upgrade, and
+  // §7.8: whoever sends Upgrade lists it in Connection. That protocol is
+  // plain HTTP/1.1, which the client already speaks.
+  websocket: [426, 'Upgrade Required', 'WebSocket is not supported: send POST /v1/responses over HTTP/1.1', 'Upgrade: HTTP/1.1\r\nConnection: upgrade, close\r\n'],
   head_too_large: [431, 'Request Header Fields Too Large', 'request head too large'],
   trailers_too_large: [431, 'Request Header Fields Too Large', 'request trailers larger than --max-head-bytes'],
   upstream_unreachable: [502, 'Bad Gateway', 'upstream connection failed'],
@@ -24,7 +30,7 @@ export const ERRORS = {
   credential_unavailable: [503, 'Service Unavailable', 'no valid upstream credential'],
   upstream_timeout: [504, 'Gateway Timeout', 'upstream did not accept the connection in time'],
   version: [505, 'HTTP Version Not Supported', 'only HTTP/1.1 is supported'],
-} as const satisfies Record<string, readonly [number, string, string]>;
+} as const satisfies Record<string, readonly [number, string, string, string?]>;
 
 export type ErrorKind = keyof typeof ERRORS;
 
@@ -39,11 +45,11 @@ export function errorResponse(kind: ErrorKind, cause = ''): Buffer {
   const safeCause = /^[A-Z0-9_]{1,64}$/.test(cause) ? cause : '';
   let buf = safeCause ? undefined : rendered.get(kind);
   if (!buf) {
-    const [status, reason, text] = ERRORS[kind];
+    const [status, reason, text, connection = 'Connection: close\r\n'] = ERRORS[kind] as readonly [number, string, string, string?];
     const message = safeCause ? `${text} (${safeCause})` : text;
     const body = JSON.stringify({ error: { type: 'proxy_error', code: kind, message } });
     buf = Buffer.from(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${connection}\r\n${body}`,
       'latin1',
     );
     if (!safeCause) rendered.set(kind, buf);

@@ -50,7 +50,7 @@ describe('backpressure', () => {
   test('a client that stops reading stops the upstream; all bytes arrive when it reads again', async () => {
     const sock = net.connect(proxy.port, '127.0.0.1');
     sock.pause();
-    sock.write(b('POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'));
+    sock.write(b('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}'));
     await waitFor('the upstream to start sending', () => upSent > 0);
     const stuckAt = await settled(() => upSent);
     assert.ok(stuckAt < TOTAL / 2, `upstream pushed ${stuckAt} MiB into a client that reads nothing`);
@@ -76,7 +76,7 @@ describe('backpressure', () => {
       sock.on('error', () => {});
       let sent = 0;
       const chunk = Buffer.alloc(MiB, 0x62);
-      sock.write(b(`POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: ${body}\r\n\r\n`));
+      sock.write(b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body}\r\n\r\n`));
       const pump = (): void => {
         while (sent < body) {
           sent += chunk.length;

@@ -169,7 +169,7 @@ describe('start-up', () => {
 
   test('a form only yargs reads (--http-shutdown=true) means what the quick path means', async () => {
     const proxy = await startProxy(['--http-shutdown=true', '--upstream-url=http://127.0.0.1:9/v1/responses']);
-    const res = await rawExchange(proxy.port, [Buffer.from('GET /shutdown HTTP/1.1\r\nHost: x\r\n\r\n')]);
+    const res = await rawExchange(proxy.port, [Buffer.from('GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')]);
     assert.equal(res.status, 200);
     assert.equal(await proxy.exited, 0);
   });

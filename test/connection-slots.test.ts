@@ -95,7 +95,7 @@ test('an early complete response to an unfinished upload does not keep the slot'
     sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
     // More body than the socket buffers between here and the stalled
     // upstream hold, so the relay has paused the client when the 413 lands.
-    sock.write(b(`POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 << 20}\r\n\r\n`));
+    sock.write(b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${64 << 20}\r\n\r\n`));
     for (let i = 0; i < 32; i++) sock.write(Buffer.alloc(1 << 20));
     await waitFor('the early 413', () => data.startsWith('HTTP/1.1 413'));
     sock.destroy();
@@ -124,7 +124,7 @@ test('a client still uploading after an early answer is read to the end, not cut
     let data = '';
     sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
     const chunks = 30;
-    sock.write(b(`POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: ${chunks * 100_000}\r\n\r\n`));
+    sock.write(b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${chunks * 100_000}\r\n\r\n`));
     for (let i = 0; i < chunks && !error; i++) {
       await new Promise<void>((r) => sock.write(Buffer.alloc(100_000), () => r()));
       await new Promise((r) => setTimeout(r, 100));

@@ -8,7 +8,7 @@
 // about two seconds.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cases } from './corpus/cases.js';
+import { cases, PORT } from './corpus/cases.js';
 import { request, startProxy, startUpstream, type Proxy, type Upstream } from './support/harness.js';
 import { expectedUpstream, play } from './support/wire.js';
 
@@ -26,6 +26,8 @@ after(async () => {
 });
 
 const upstreamBytes = (): number => up.raw.reduce((n, r) => n + r.length, 0);
+/** A case's latin1 text with the proxy's real port in place of PORT. */
+const withPort = (text: string): Buffer => Buffer.from(text.replaceAll(PORT, String(proxy.port)), 'latin1');
 
 test('the corpus has at least 150 cases with unique names', () => {
   assert.ok(cases.length >= 150, `${cases.length} cases`);
@@ -39,7 +41,7 @@ for (const c of cases) {
     const closedBefore = up.connections - up.sockets.size;
     const expected = c.expect === 'close' ? [] : [c.expect, ...(c.then ?? [])];
 
-    const got = await play(proxy.port, [c.bytes], { end: c.end ?? false, ...(c.expect === 'close' ? {} : { responses: expected.length }) });
+    const got = await play(proxy.port, [withPort(c.bytes.toString('latin1'))], { end: c.end ?? false, ...(c.expect === 'close' ? {} : { responses: expected.length }) });
     assert.deepEqual(got.statuses, expected, `statuses for ${c.name}: ${JSON.stringify(got.data.toString('latin1').slice(0, 200))}`);
     if (c.expect === 'close') assert.ok(got.closed, 'the relay closes the connection');
 
@@ -57,7 +59,7 @@ for (const c of cases) {
     const hostHeader = `127.0.0.1:${up.port}`;
 
     if (c.reachesUpstream) {
-      const forwards = (c.forwards ?? [c.bytes.toString('latin1')]).map((s) => Buffer.from(s, 'latin1'));
+      const forwards = (c.forwards ?? [c.bytes.toString('latin1')]).map(withPort);
       assert.equal(fresh.length, forwards.length, 'each forwarded request reached the upstream once');
       forwards.forEach((f, i) => {
         const r = fresh[i]!;

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { KEY, startUpstream, type Received, type Upstream } from './support/harness.js';
 import { expectedUpstream, play, startRelay, type Played, type Relay } from './support/wire.js';
 
-const PROPERTIES = 5;
+const PROPERTIES = 6;
 const BUDGET_MS = (Number(process.env.FUZZ_SECONDS ?? 10) * 1000) / PROPERTIES;
 
 /**
@@ -53,7 +53,12 @@ const CLIENT_SECRET = 'CLIENT-SECRET-c0ffee';
 const otherField = fc.oneof(
   fc.tuple(token.map((t) => `X-${t}`), fieldValue),
   fc.tuple(fc.constantFrom('Content-Type', 'Accept', 'User-Agent', 'OpenAI-Beta', 'session_id', 'originator', 'Connection'), fc.constantFrom('application/json', 'text/event-stream', 'keep-alive', 'codex_cli_rs/0.1', 'responses=experimental', 'caf\xe9')),
+  // Node's fetch sends the first; a typed navigation the second: both admitted.
+  fc.tuple(caseOf('sec-fetch-mode'), fc.constantFrom('cors', 'navigate', 'no-cors')),
+  fc.tuple(caseOf('sec-fetch-site'), fc.constant('none')),
 );
+/** A Host that names the relay (issue 9), read when a case is generated, once the relay listens. */
+const listenerHost = fc.constantFrom('127.0.0.1', 'localhost', '[::1]', 'LocalHost', '127.0.0.1:', 'localhost:', '[::1]:').map((h) => (h.endsWith(':') ? `${h}${relay.port}` : h));
 const authField = fc.tuple(caseOf('authorization'), fc.constantFrom(`Bearer ${CLIENT_SECRET}`, `Basic ${CLIENT_SECRET}`, CLIENT_SECRET, ''));
 const body = fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 200 }).map(latin1);
 
@@ -80,7 +85,7 @@ function encodeChunked(c: Chunked, upper: boolean): string {
 /** A valid request: one Host, any Authorization lines, other fields in any order, CL or chunked framing. */
 const validRequest = fc
   .record({
-    host: fc.tuple(caseOf('host'), fc.constantFrom('127.0.0.1', 'localhost:1455', 'api.openai.com', '[::1]:80', '')),
+    host: fc.tuple(caseOf('host'), listenerHost),
     auths: fc.array(authField, { maxLength: 3 }),
     others: fc.array(otherField, { maxLength: 8 }),
     framing: fc.oneof(fc.record({ cl: body }), fc.record({ chunked: chunkedBody, upper: fc.boolean() })),
@@ -122,9 +127,32 @@ const trailerHeavy = fc.tuple(fc.integer({ min: TRAILER_CAP - 400, max: TRAILER_
     const name = `X-T${i}: `;
     trailers += `${name}${'v'.repeat(Math.max(1, Math.min(line, total - trailers.length - name.length - 2)))}\r\n`;
   }
-  return `POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n${trailers}\r\n`;
+  return `POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n${trailers}\r\n`;
 });
-const anyRequest = fc.oneof(validRequest, mutated, fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 120 }).map(latin1));
+/**
+ * A valid request with what marks a web page's request or a foreign Host
+ * added at a random line: every one must be refused (issue 9).
+ */
+const callerField = fc.oneof(
+  fc.tuple(caseOf('origin'), fc.constantFrom('null', 'https://evil.example', 'http://127.0.0.1', '')),
+  fc.tuple(caseOf('sec-fetch-site'), fc.constantFrom('cross-site', 'same-site', 'same-origin', 'None', '')),
+  fc.tuple(caseOf('host'), fc.constantFrom('attacker.example', 'localhost:1', '127.0.0.2', '', 'api.openai.com:443')),
+);
+const refusedCaller = fc.tuple(validRequest, callerField, fc.nat()).map(([req, [name, v], at]) => {
+  const lines = req.split('\r\n');
+  // Field lines run from after the request line (a leading CRLF may come
+  // before it) to the empty line; a foreign Host replaces the one there.
+  const first = lines.findIndex((l) => l.startsWith('POST ')) + 1;
+  const end = lines.indexOf('', first);
+  if (name.toLowerCase() === 'host') {
+    const i = lines.findIndex((l, k) => k >= first && k < end && /^host:/i.test(l));
+    lines[i] = `${name}: ${v}`;
+  } else {
+    lines.splice(first + (at % (end - first + 1)), 0, `${name}: ${v}`);
+  }
+  return lines.join('\r\n');
+});
+const anyRequest = fc.oneof(validRequest, mutated, refusedCaller, fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 120 }).map(latin1));
 /** Generated requests are latin1 strings, so counterexamples print readably. */
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -212,7 +240,7 @@ after(async () => {
 });
 
 /** A request the relay always refuses at once and closes on: marks the end of a run. */
-const SENTINEL = Buffer.from('GET /sentinel HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1');
+const SENTINEL = Buffer.from('GET /sentinel HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 'latin1');
 
 interface Run {
   played: Played;
@@ -288,8 +316,23 @@ describe('fuzz', () => {
     );
   });
 
+  test('callers: any request with Origin, Sec-Fetch-Site other than none, or a foreign Host is refused from the head, whatever the cut; nothing upstream', async (t) => {
+    await check(
+      t,
+      [refusedCaller, cuts],
+      async (text, at) => {
+        const before = up.raw.reduce((n, r) => n + r.length, 0);
+        const r = await run([...cut(bytes(text), at), SENTINEL]);
+        assert.equal(r.played.statuses.length, 1, 'one refusal, then the connection closes');
+        assert.ok([403, 421].includes(r.played.statuses[0]!), `status ${r.played.statuses[0]}`);
+        assert.equal(r.received.length, 0);
+        assert.equal(up.raw.reduce((n, r2) => n + r2.length, 0), before, 'not one byte upstream');
+      },
+    );
+  });
+
   test('chunked fidelity: random chunk sizes, extensions and trailers reach the upstream byte for byte', async (t) => {
-    const req = (c: Chunked, upper: boolean): Buffer => Buffer.from(`POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${encodeChunked(c, upper)}`, 'latin1');
+    const req = (c: Chunked, upper: boolean): Buffer => Buffer.from(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n${encodeChunked(c, upper)}`, 'latin1');
     await check(
       t,
       [chunkedBody, fc.boolean(), cuts],
@@ -354,7 +397,7 @@ describe('fuzz: responses', () => {
         const r2 = encodeResponse(second);
         script.length = 0;
         script.push(cut(r1, at), [r2]);
-        const req = Buffer.from('POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}', 'latin1');
+        const req = Buffer.from('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}', 'latin1');
         const data = await twoRequests(relay2.port, req, r1.length, r2.length);
         assert.equal(data.toString('latin1'), Buffer.concat([r1, r2]).toString('latin1'));
       },

@@ -23,7 +23,7 @@ describe('rewrite', () => {
     const body = '{"model":"gpt","input":"héllo"}';
     const head =
       'POST /v1/responses HTTP/1.1\r\n' +
-      'host: client.example\r\n' +
+      `host: LocalHost:${proxy.port}\r\n` +
       'X-Custom:  spaced value \r\n' +
       'authorization: Bearer client-secret\r\n' +
       'Accept: text/event-stream\r\n' +
@@ -56,7 +56,7 @@ describe('rewrite', () => {
 
   test('a chunked body passes exactly as framed, extensions and trailers included', async () => {
     const chunked = '5;ext="a b"\r\nhello\r\n1\r\n!\r\n0\r\nX-Trailer: t\r\n\r\n';
-    const req = b(`POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`);
+    const req = b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`);
     const res = await rawExchange(proxy.port, [req], { until: responsesComplete });
     assert.equal(res.status, 200);
     assert.equal(up.received.at(-1)!.body.toString('latin1'), chunked);
@@ -142,7 +142,7 @@ describe('connections', () => {
   test('Expect: 100-continue: the interim response reaches the client, then the final one', async () => {
     respond = (_r, s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone');
     const body = '{"x":1}';
-    const head = b(`POST /v1/responses HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
+    const head = b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
     // An upstream that answers 100 as soon as it has the head.
     const sock = net.connect(proxy.port, '127.0.0.1');
     let data = '';
@@ -275,7 +275,7 @@ describe('timers on a kept-alive connection', () => {
       sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
       sock.write(request());
       await waitFor('first response', () => responsesComplete(Buffer.from(data, 'latin1')));
-      sock.write('POST /v1/responses HTTP/1.1\r\nHost: x\r\n');
+      sock.write('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\n');
       await waitFor('408 for the stalled second head', () => data.includes('HTTP/1.1 408 Request Timeout'), 20000);
       sock.destroy();
     } finally {

@@ -37,7 +37,7 @@ const BEFORE_FIRST_BYTE: [string, string][] = [
   ['status-code-four-digits', 'HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n'],
   ['status-line-without-code', 'HTTP/1.1 OK\r\nContent-Length: 0\r\n\r\n'],
   ['status-line-http2', 'HTTP/2 200\r\nContent-Length: 0\r\n\r\n'],
-  ['request-line-as-response', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'],
+  ['request-line-as-response', 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'],
   ['bare-lf-in-head', 'HTTP/1.1 200 OK\nContent-Length: 0\n\n'],
   ['obs-fold-in-head', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 0\r\n\r\n'],
   ['nul-in-header-value', 'HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n'],

@@ -8,6 +8,11 @@
 //   codex exec -c "model_providers.openai-proxy={ name = 'OpenAI Proxy', base_url = 'http://127.0.0.1:PORT/v1', wire_api='responses' }" \
 //              -c model_provider="openai-proxy" 'Your prompt here'
 //
+// CODEX_WEBSOCKETS=1 adds `supports_websockets = true` to that provider, as
+// the built-in OpenAI provider has it: Codex then first tries
+// `GET /v1/responses` with `Upgrade: websocket`, and the proxy's 426 must send
+// it to HTTP at once (issue 9). The run's wall time is logged either way.
+//
 // with a throwaway CODEX_HOME whose config.toml turns off analytics, feedback,
 // telemetry export, plugins and update checks (the keys are checked by codex's own
 // --strict-config), so the run stays on 127.0.0.1. It passes when codex prints the
@@ -32,6 +37,7 @@ const FETCH_TIMEOUT_MS = 5 * 60_000;
 const CODEX_TIMEOUT_MS = 120_000;
 const ANSWER = 'Codex read this answer from the fake upstream, streamed through the TypeScript proxy.';
 const PROMPT = 'Reply with one friendly sentence.';
+const WEBSOCKETS = process.env['CODEX_WEBSOCKETS'] === '1';
 
 /** Written to the temp CODEX_HOME; every key is validated by `--strict-config`. */
 const CODEX_CONFIG = `# Written by test/codex/run.ts for one offline run.
@@ -175,10 +181,11 @@ async function main(): Promise<void> {
     await mkdir(workdir, { recursive: true });
     await writeFile(join(codexHome, 'config.toml'), CODEX_CONFIG);
 
-    // The two -c values are the README's, as the shell hands them to codex.
+    // The two -c values are the README's, as the shell hands them to codex
+    // (with supports_websockets added under CODEX_WEBSOCKETS=1).
     const readmeArgs = [
       '-c',
-      `model_providers.openai-proxy={ name = 'OpenAI Proxy', base_url = 'http://127.0.0.1:${proxy.port}/v1', wire_api='responses' }`,
+      `model_providers.openai-proxy={ name = 'OpenAI Proxy', base_url = 'http://127.0.0.1:${proxy.port}/v1', wire_api='responses'${WEBSOCKETS ? ', supports_websockets = true' : ''} }`,
       '-c',
       'model_provider=openai-proxy',
     ];
@@ -186,7 +193,9 @@ async function main(): Promise<void> {
     const args = ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--color', 'never', ...readmeArgs, PROMPT];
     log(`running: codex ${args.map(shellQuote).join(' ')}`);
     const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: workdir, CODEX_HOME: codexHome };
+    const started = process.hrtime.bigint();
     const ran = await run(codex, args, { cwd: workdir, env, timeoutMs: CODEX_TIMEOUT_MS });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 
     console.log('----- codex stdout -----');
     process.stdout.write(ran.stdout.endsWith('\n') || ran.stdout === '' ? ran.stdout : `${ran.stdout}\n`);
@@ -216,6 +225,7 @@ async function main(): Promise<void> {
     if (status !== 200 || exitCode !== 0) problems.push(`GET /shutdown answered ${status} and the proxy exited ${exitCode}`);
 
     if (problems.length > 0) throw new Error(problems.join('; '));
+    log(`codex exec took ${seconds.toFixed(2)} s${WEBSOCKETS ? ' with supports_websockets = true' : ''}`);
     log('codex printed the streamed answer and the upstream saw only the piped key');
     log('1 passed, 0 failed');
   } finally {

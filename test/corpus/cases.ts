@@ -14,7 +14,8 @@ export type Category =
   | 'smuggling' // CL.TE, TE.CL, TE.TE, CL.CL, CL.0, 0.CL
   | 'chunked' // RFC 9112 §7: chunk sizes, extensions, trailers
   | 'crlf-injection' // aimed at the rewritten Host / Authorization lines
-  | 'hop-by-hop' // Upgrade and Connection-named headers
+  | 'hop-by-hop' // Upgrade and Connection-named headers, WebSocket attempts
+  | 'browser' // Origin and Sec-Fetch-Site: requests a web page made (issue 9)
   | 'not-http' // status line as request, HTTP/2 preface, other protocols
   | 'limits' // head size
   | 'legal'; // unusual but valid: must be forwarded byte-exact
@@ -41,7 +42,9 @@ export interface Case {
   end?: boolean;
 }
 
-const HOST = 'Host: 127.0.0.1\r\n';
+/** Stands for the proxy's port: test/corpus.test.ts puts the real one in before sending. */
+export const PORT = '{port}';
+const HOST = `Host: 127.0.0.1:${PORT}\r\n`;
 const RL = 'POST /v1/responses HTTP/1.1\r\n';
 const BODY = '{"model":"m","input":"hi"}';
 const CL = `Content-Length: ${BODY.length}\r\n`;
@@ -134,10 +137,37 @@ add('host', 'host-comma-list', `${RL}Host: a.example, b.example\r\n${CL}\r\n${BO
 add('host', 'host-with-space-inside', `${RL}Host: a b\r\n${CL}\r\n${BODY}`, 400);
 add('host', 'host-with-userinfo', `${RL}Host: user@127.0.0.1\r\n${CL}\r\n${BODY}`, 400);
 add('host', 'host-with-path', `${RL}Host: 127.0.0.1/x\r\n${CL}\r\n${BODY}`, 400);
-add('host', 'host-lowercase-name-is-replaced', `${RL}host: 127.0.0.1:9\r\n${CL}\r\n${BODY}`, 200);
-add('host', 'host-empty-value', `${RL}Host:\r\n${CL}\r\n${BODY}`, 200);
-add('host', 'host-with-port', `${RL}Host: localhost:1455\r\n${CL}\r\n${BODY}`, 200);
-add('host', 'host-ipv6-literal', `${RL}Host: [::1]:8080\r\n${CL}\r\n${BODY}`, 200);
+add('host', 'host-lowercase-name-is-replaced', `${RL}host: 127.0.0.1:${PORT}\r\n${CL}\r\n${BODY}`, 200);
+// Issue 9: Host must name the listener (DNS rebinding), else 421.
+const host = (value: string): string => `${RL}Host: ${value}\r\n${CL}\r\n${BODY}`;
+add('host', 'host-listener-ipv4-bare', host('127.0.0.1'), 200);
+add('host', 'host-listener-localhost-with-port', host(`localhost:${PORT}`), 200);
+add('host', 'host-listener-localhost-bare', host('localhost'), 200);
+add('host', 'host-listener-localhost-upper-case', host(`LOCALHOST:${PORT}`), 200);
+add('host', 'host-listener-ipv6-with-port', host(`[::1]:${PORT}`), 200);
+add('host', 'host-listener-ipv6-bare', host('[::1]'), 200);
+add('host', 'host-listener-trailing-whitespace', host(`127.0.0.1:${PORT} \t`), 200);
+add('host', 'host-empty-value', `${RL}Host:\r\n${CL}\r\n${BODY}`, 421);
+add('host', 'host-localhost-other-port', host('localhost:1455'), 421);
+add('host', 'host-ipv6-other-port', host('[::1]:8080'), 421);
+add('host', 'host-ipv4-port-zero', host('127.0.0.1:0'), 421);
+add('host', 'host-rebinding-name-with-listener-port', host(`attacker.example:${PORT}`), 421);
+add('host', 'host-rebinding-name-bare', host('attacker.example'), 421);
+add('host', 'host-listener-port-leading-zero', host(`127.0.0.1:0${PORT}`), 421);
+add('host', 'host-listener-empty-port', host('127.0.0.1:'), 421);
+add('host', 'host-localhost-trailing-dot', host(`localhost.:${PORT}`), 421);
+add('host', 'host-localhost-subdomain', host(`evil.localhost:${PORT}`), 421);
+add('host', 'host-listener-name-as-prefix', host(`127.0.0.1.attacker.example:${PORT}`), 421);
+add('host', 'host-other-loopback-address', host(`127.0.0.2:${PORT}`), 421);
+add('host', 'host-any-address', host(`0.0.0.0:${PORT}`), 421);
+add('host', 'host-ipv4-as-decimal', host(`2130706433:${PORT}`), 421);
+add('host', 'host-ipv6-long-form', host(`[0:0:0:0:0:0:0:1]:${PORT}`), 421);
+add('host', 'host-ipv4-mapped-ipv6', host(`[::ffff:127.0.0.1]:${PORT}`), 421);
+add('host', 'host-percent-encoded-name', host(`%6cocalhost:${PORT}`), 421);
+add('host', 'host-upstream-name', host('api.openai.com'), 421);
+add('host', 'host-foreign-on-refused-path-is-421', `GET /v1/models HTTP/1.1\r\nHost: attacker.example\r\n\r\n`, 421);
+add('host', 'host-foreign-on-shutdown-is-421', `GET /shutdown HTTP/1.1\r\nHost: attacker.example:${PORT}\r\n\r\n`, 421);
+add('host', 'host-second-line-foreign', `${RL}${HOST}Host: attacker.example\r\n${CL}\r\n${BODY}`, 400);
 add('host', 'host-space-before-colon', `${RL}Host : 127.0.0.1\r\n${CL}\r\n${BODY}`, 400);
 add('host', 'host-obs-folded-value', `${RL}Host: 127.0.0.1\r\n evil.example\r\n${CL}\r\n${BODY}`, 400);
 add('host', 'host-leading-whitespace-line', `${RL} Host: 127.0.0.1\r\n${CL}\r\n${BODY}`, 400);
@@ -318,6 +348,42 @@ add('hop-by-hop', 'connection-close-answered-then-closed', post('Connection: clo
 add('hop-by-hop', 'connect-method', line('CONNECT api.openai.com:443 HTTP/1.1'), 403);
 add('hop-by-hop', 'expect-100-continue-with-body', post('Expect: 100-continue\r\n'), 200);
 add('hop-by-hop', 'te-trailers-request-field', post('TE: trailers\r\n'), 200);
+// Issue 9: Codex tries a WebSocket first; 426 sends it to HTTP at once.
+const ws = (requestLine: string, fields = 'Connection: Upgrade\r\nUpgrade: websocket\r\n'): string => `${requestLine}\r\n${HOST}${fields}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+add('hop-by-hop', 'websocket-get-responses-426', ws('GET /v1/responses HTTP/1.1'), 426);
+add('hop-by-hop', 'websocket-upgrade-token-any-case-426', ws('GET /v1/responses HTTP/1.1', 'Connection: upgrade\r\nUpgrade: WebSocket\r\n'), 426);
+add('hop-by-hop', 'websocket-upgrade-in-a-list-426', ws('GET /v1/responses HTTP/1.1', 'Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n'), 426);
+add('hop-by-hop', 'websocket-other-path-403', ws('GET /v1/realtime HTTP/1.1'), 403);
+add('hop-by-hop', 'websocket-with-query-403', ws('GET /v1/responses?x=1 HTTP/1.1'), 403);
+add('hop-by-hop', 'websocket-other-method-403', ws('PUT /v1/responses HTTP/1.1'), 403);
+add('hop-by-hop', 'upgrade-h2c-on-get-403', ws('GET /v1/responses HTTP/1.1', 'Connection: Upgrade\r\nUpgrade: h2c\r\n'), 403);
+add('hop-by-hop', 'websocket-look-alike-token-403', ws('GET /v1/responses HTTP/1.1', 'Connection: Upgrade\r\nUpgrade: websockets\r\n'), 403);
+add('hop-by-hop', 'websocket-foreign-host-421', ws('GET /v1/responses HTTP/1.1').replace(HOST, 'Host: attacker.example\r\n'), 421);
+add('hop-by-hop', 'websocket-from-a-page-403', ws('GET /v1/responses HTTP/1.1', 'Connection: Upgrade\r\nUpgrade: websocket\r\nOrigin: https://evil.example\r\n'), 403);
+
+// ── Requests a web page made: Origin, Sec-Fetch-Site (issue 9) ─────────────
+add('browser', 'origin-cross-site', post('Origin: https://evil.example\r\n'), 403);
+add('browser', 'origin-null', post('Origin: null\r\n'), 403);
+add('browser', 'origin-empty-value', post('Origin:\r\n'), 403);
+add('browser', 'origin-same-as-listener', post(`Origin: http://127.0.0.1:${PORT}\r\n`), 403);
+add('browser', 'origin-lower-case-name', post('origin: https://evil.example\r\n'), 403);
+add('browser', 'origin-after-content-length', `${RL}${HOST}${CL}Origin: null\r\n\r\n${BODY}`, 403);
+add('browser', 'cross-site-simple-post-text-plain', post('Origin: https://evil.example\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\nContent-Type: text/plain;charset=UTF-8\r\n'), 403);
+add('browser', 'rebinding-same-origin-post-421', host(`attacker.example:${PORT}`).replace(CL, `Origin: http://attacker.example:${PORT}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: text/plain\r\n${CL}`), 421);
+add('browser', 'sec-fetch-site-cross-site', post('Sec-Fetch-Site: cross-site\r\n'), 403);
+add('browser', 'sec-fetch-site-same-site', post('Sec-Fetch-Site: same-site\r\n'), 403);
+add('browser', 'sec-fetch-site-same-origin', post('Sec-Fetch-Site: same-origin\r\n'), 403);
+add('browser', 'sec-fetch-site-upper-case-value', post('Sec-Fetch-Site: NONE\r\n'), 403);
+add('browser', 'sec-fetch-site-empty-value', post('Sec-Fetch-Site:\r\n'), 403);
+add('browser', 'sec-fetch-site-unknown-value', post('Sec-Fetch-Site: elsewhere\r\n'), 403);
+add('browser', 'sec-fetch-site-none-then-cross-site', post('Sec-Fetch-Site: none\r\nSec-Fetch-Site: cross-site\r\n'), 403);
+add('browser', 'sec-fetch-site-cross-site-on-get-shutdown', `GET /shutdown HTTP/1.1\r\n${HOST}Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\n\r\n`, 403);
+add('browser', 'sec-fetch-site-none-is-a-typed-navigation', post('Sec-Fetch-Site: none\r\nSec-Fetch-User: ?1\r\n'), 200);
+add('browser', 'sec-fetch-site-none-with-whitespace', post('Sec-Fetch-Site:  none \r\n'), 200);
+add('browser', 'sec-fetch-mode-cors-alone-node-fetch', post('sec-fetch-mode: cors\r\n'), 200);
+add('browser', 'sec-fetch-dest-and-mode-without-site', post('Sec-Fetch-Mode: navigate\r\nSec-Fetch-Dest: document\r\n'), 200);
+add('browser', 'origin-look-alike-names-are-fields', post('X-Origin: null\r\nOrigin-Agent-Cluster: ?1\r\nSec-Fetch-Site-X: cross-site\r\n'), 200);
+add('browser', 'referer-alone-is-not-refused', post('Referer: https://evil.example/\r\n'), 200);
 
 // ── Not HTTP/1.x ─────────────────────────────────────────────────────
 add('not-http', 'status-line-as-request', `HTTP/1.1 200 OK\r\n${CL}\r\n${BODY}`, 400);

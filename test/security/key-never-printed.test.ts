@@ -33,7 +33,7 @@ async function start(key: string, args: string[]): Promise<Run> {
 }
 
 async function shutdown(r: Run): Promise<void> {
-  await rawExchange(r.port, [b('GET /shutdown HTTP/1.1\r\nHost: x\r\n\r\n')], { ms: 5000 });
+  await rawExchange(r.port, [b('GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')], { ms: 5000 });
   assert.equal(await r.exited, 0);
 }
 

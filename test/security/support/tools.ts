@@ -290,8 +290,8 @@ export async function pausedAtExit(p: Probe): Promise<() => void> {
 
 /**
  * Requests that take every path through the proxy short of the upstream
- * failing: allowed, denied (403), malformed (400), and one carrying a
- * client Authorization of its own. Returns every byte the proxy answered.
+ * failing: allowed, denied (403), malformed (400), refused callers (421,
+ * 403), and ones carrying a client Authorization of their own. Returns every byte the proxy answered.
  */
 export async function driveClientCases(port: number, clientSecret: string): Promise<Buffer[]> {
   const replies: Buffer[] = [];
@@ -301,9 +301,12 @@ export async function driveClientCases(port: number, clientSecret: string): Prom
     request('{"model":"m"}', `api-key: ${clientSecret}\r\n`),
     b('GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
     request('{}', '', '/v1/responses?x=1'),
-    b('POST /v1/responses HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n'),
+    b('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n'),
     b('this is not http\r\n\r\n'),
-    b('POST /v1/responses HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'),
+    b('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'),
+    // Refused callers (421, 403) with the client's key: never echoed either.
+    request('{}', `Authorization: Bearer ${clientSecret}\r\nOrigin: null\r\n`),
+    b(`POST /v1/responses HTTP/1.1\r\nHost: attacker.example\r\nAuthorization: Bearer ${clientSecret}\r\nContent-Length: 2\r\n\r\n{}`),
   ];
   for (const c of cases) replies.push((await rawExchange(port, [c], { until: (d) => responsesComplete(d), ms: 10000 })).data);
   return replies;
