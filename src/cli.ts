@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 // Entry point: flags, key, listen, server-info. Every start-up failure is one
 // line on stderr and a non-zero exit, before anything listens or is written.
-import fs from 'node:fs';
-import path from 'node:path';
 import tty from 'node:tty';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
@@ -10,6 +8,7 @@ import { createRelayServer } from './accept.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { KeyError, readKeyLine, wipeKey } from './key.js';
 import { requestPrefix } from './rewrite.js';
+import { removeServerInfo, writeServerInfo } from './server-info.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
@@ -126,20 +125,6 @@ async function readOptions(argv: string[]): Promise<Options> {
   };
 }
 
-/** Temp file in the same folder, then rename: a poller never sees half a line. */
-function writeServerInfo(file: string, port: number): void {
-  const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, `${JSON.stringify({ port, pid: process.pid })}\n`, { mode: 0o644 });
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 async function main(): Promise<void> {
   // A stderr reader that went away (EPIPE) must not turn every log line into
   // an uncaught exception whose report is one more failed write: a busy loop.
@@ -151,7 +136,12 @@ async function main(): Promise<void> {
     if (err instanceof HardenError) die(err.message, EXIT_FAILURE);
     throw err;
   }
-  wipeOnExit(wipeKey);
+  // Every exit that runs JS: zero the key, remove the server-info file.
+  const cleanUp = (): void => {
+    wipeKey();
+    removeServerInfo();
+  };
+  wipeOnExit(cleanUp);
   const opts = await readOptions(process.argv.slice(2));
   if (opts.upstream.secure === false && !isLoopback(opts.upstream)) {
     process.stderr.write(`${NAME}: warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text\n`);
@@ -198,6 +188,9 @@ async function main(): Promise<void> {
     } catch (err) {
       die((err as Error).message, EXIT_FAILURE);
     }
+    // The line first (stderr to a pipe or file is a synchronous write), so a
+    // starter that sees the file can count on the line being written too.
+    process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
     if (opts.serverInfo) {
       try {
         writeServerInfo(opts.serverInfo, port);
@@ -205,13 +198,12 @@ async function main(): Promise<void> {
         die(`cannot write --server-info ${opts.serverInfo} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
       }
     }
-    process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
   });
 
   // SIGQUIT's default action dumps core: wipe first, then let it happen.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
     process.once(signal, () => {
-      wipeKey();
+      cleanUp();
       // Die by the same signal, so the parent sees the usual status.
       process.kill(process.pid, signal);
     });
