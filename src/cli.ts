@@ -81,13 +81,24 @@ function quickParse(argv: string[]): Raw | null {
   }
 }
 
+// Integers that integer() judges as the text given. yargs sees them as
+// numbers, so --help says [number] and shows plain defaults, but its
+// Number() of the text ("0x10" is 16) is never used: see yargsParse.
+const NUMERIC = ['port', 'max-head-bytes', 'head-timeout', 'idle-timeout', 'max-connections', 'connect-timeout'] as const;
+
 async function yargsParse(argv: string[]): Promise<Raw> {
   const { default: yargs } = await import('yargs');
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  const shown: Record<string, object> = { ...FLAGS };
+  for (const name of NUMERIC) {
+    const f = FLAGS[name];
+    shown[name] = { ...f, type: 'number', requiresArg: true, ...('default' in f ? { default: Number(f.default) } : {}) };
+  }
   const args = yargs(argv)
     .scriptName(NAME)
-    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>]\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
-    .options(FLAGS)
+    // Short enough never to wrap mid-flag; the options follow one per line.
+    .usage(`Usage: ${NAME} [OPTIONS] < KEY\n\nReads an API key (the first line of stdin) and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
+    .options(shown)
     .strict()
     .version(version)
     .help()
@@ -100,7 +111,12 @@ async function yargsParse(argv: string[]): Promise<Raw> {
   for (const name of Object.keys(FLAGS)) {
     if (Array.isArray(args[name])) die(`--${name} given more than once`, EXIT_USAGE);
   }
-  return args as unknown as Raw;
+  // The numbers' own text, as the quick path reads it (yargs has already
+  // refused unknown flags and missing values).
+  const { values } = parseArgs({ args: argv, options: FLAGS, strict: false, allowPositionals: true });
+  const raw = args as unknown as Record<string, unknown>;
+  for (const name of NUMERIC) raw[name] = values[name];
+  return raw as unknown as Raw;
 }
 
 async function readOptions(argv: string[]): Promise<Options> {

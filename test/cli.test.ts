@@ -21,6 +21,8 @@ describe('usage errors: one line on stderr, exit 2, nothing written', () => {
     ['URL with a fragment', ['--upstream-url', 'https://example.com/v1/responses#frag']],
     ['unknown flag', ['--bogus']],
     ['flag given twice', ['--port', '1', '--port', '2']],
+    ['hex port on the yargs path', ['--port', '0x10', '--http-shutdown=true']],
+    ['number flag without its value', ['--head-timeout', '--http-shutdown=true']],
   ];
   for (const [name, args] of cases) {
     test(name, async () => {
@@ -37,6 +39,10 @@ describe('usage errors: one line on stderr, exit 2, nothing written', () => {
     const help = await runCli(['--help'], '');
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--upstream-url/);
+    // Issue 8: numbers shown as numbers, and a usage line that never wraps.
+    assert.match(help.stdout, /--max-head-bytes .*\[number\] \[default: 65536\]\n/);
+    assert.doesNotMatch(help.stdout, /\[string\] \[default: "\d+"\]/);
+    assert.match(help.stdout, /^Usage: codex-responses-api-proxy \[OPTIONS\] < KEY\n/);
     const version = await runCli(['--version'], '');
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
