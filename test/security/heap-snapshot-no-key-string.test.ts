@@ -37,27 +37,36 @@ for (const length of [32, 164, 1017, 16384]) test(`${length}-byte key: no string
   // last 64 bytes, either of which a string holding the key shows.
   const parts = [needle.subarray(0, 64), needle.subarray(-64)];
   const found = (snap: Buffer): number => parts.reduce((n, p) => n + countIn(snap, p), 0);
+  // Every length relays; the upstream-down path and the control (short and
+  // truncated long strings) run where they add something, to keep CI short.
+  const withDown = length === 32;
+  const withControl = length === 32 || length === 16384;
   const up = await startUpstream();
   const proxy = await startProbe('cli', key, ['--upstream-url', up.url]);
-  const down = await startProbe('cli', key, ['--upstream-url', `http://127.0.0.1:${await closedPort()}/v1/responses`]);
-  const control = await startProbe('control', key, []);
+  const down = withDown ? await startProbe('cli', key, ['--upstream-url', `http://127.0.0.1:${await closedPort()}/v1/responses`]) : null;
+  const control = withControl ? await startProbe('control', key, []) : null;
   try {
     await driveClientCases(proxy.port, distinctiveKey('client'));
-    const replies = await driveClientCases(down.port, distinctiveKey('client'));
-    assert.match(replies[0]!.toString('latin1'), /^HTTP\/1\.1 502 /, 'the upstream-down case was exercised');
+    if (down) {
+      const replies = await driveClientCases(down.port, distinctiveKey('client'));
+      assert.match(replies[0]!.toString('latin1'), /^HTTP\/1\.1 502 /, 'the upstream-down case was exercised');
+    }
     assert.ok(up.received.some((r) => r.head.includes(needle)), 'the upstream got the key');
 
     for (const [name, p] of [['relaying proxy', proxy], ['upstream-down proxy', down]] as const) {
+      if (!p) continue;
       const snap = await snapshotOf(p);
       assert.ok(snap.length > 1 << 20, `${name}: snapshot is ${snap.length} bytes`);
       assert.equal(found(snap), 0, `${name}: a heap string holds the key`);
     }
     // The control read the key with the same key.ts and then called
     // toString() on it: that must show up, or the search above proves nothing.
-    assert.equal((await control.ask({ cmd: 'ready' }))['leaked'], true);
-    assert.ok(found(await snapshotOf(control)) >= 1, 'the control leak was not found: the search is blind');
+    if (control) {
+      assert.equal((await control.ask({ cmd: 'ready' }))['leaked'], true);
+      assert.ok(found(await snapshotOf(control)) >= 1, 'the control leak was not found: the search is blind');
+    }
   } finally {
-    for (const p of [proxy, down, control]) p.proc.kill('SIGKILL');
+    for (const p of [proxy, down, control]) p?.proc.kill('SIGKILL');
     await up.close();
   }
 });
