@@ -15,6 +15,8 @@ import { AUTH_HEADERS, KeyError, readKeyLine, readTokenLine, wipeKey, type AuthH
 import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from './oidc.js';
 import { requestPrefix } from './rewrite.js';
 import { loadParser } from './parse.js';
+import { makeDirs } from './dirs.js';
+import { removeServerInfo, writeServerInfo } from './server-info.js';
 import { loadTrust, TrustError } from './trust.js';
 import { Dump } from './tap.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
@@ -122,13 +124,24 @@ function quickParse(argv: string[]): Raw | null {
   }
 }
 
+// Integers that integer() judges as the text given. yargs sees them as
+// numbers, so --help says [number] and shows plain defaults, but its
+// Number() of the text ("0x10" is 16) is never used: see yargsParse.
+const NUMERIC = ['port', 'max-head-bytes', 'head-timeout', 'idle-timeout', 'max-connections', 'connect-timeout'] as const;
+
 async function yargsParse(argv: string[]): Promise<Raw> {
   const { default: yargs } = await import('yargs');
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  const shown: Record<string, object> = { ...FLAGS };
+  for (const name of NUMERIC) {
+    const f = FLAGS[name];
+    shown[name] = { ...f, type: 'number', requiresArg: true, ...('default' in f ? { default: Number(f.default) } : {}) };
+  }
   const args = yargs(argv)
     .scriptName(NAME)
-    .usage(`${NAME} [--port <PORT>] [--server-info <FILE>] [--http-shutdown] [--upstream-url <URL>] [--auth-header authorization|api-key] [--dump-dir <DIR>] [--allow-host <NAME[:PORT]>]...\n\nReads an API key from stdin and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
-    .options(FLAGS)
+    // Short enough never to wrap mid-flag; the options follow one per line.
+    .usage(`Usage: ${NAME} [OPTIONS] < KEY\n\nReads an API key (the first line of stdin) and relays POST /v1/responses on 127.0.0.1 to the upstream with it.`)
+    .options(shown)
     .strict()
     .version(version)
     .help()
@@ -146,7 +159,12 @@ async function yargsParse(argv: string[]): Promise<Raw> {
       die(`--${name} given more than once`, EXIT_USAGE);
     }
   }
-  return args as unknown as Raw;
+  // The numbers' own text, as the quick path reads it (yargs has already
+  // refused unknown flags and missing values).
+  const { values } = parseArgs({ args: argv, options: FLAGS, strict: false, allowPositionals: true });
+  const raw = args as unknown as Record<string, unknown>;
+  for (const name of NUMERIC) raw[name] = values[name];
+  return raw as unknown as Raw;
 }
 
 async function readOptions(argv: string[]): Promise<Options> {
@@ -218,20 +236,6 @@ function readOidc(args: Raw, authHeader: AuthHeader): OidcConfig | null {
   };
 }
 
-/** Temp file in the same folder, then rename: a poller never sees half a line. */
-function writeServerInfo(file: string, port: number): void {
-  const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, `${JSON.stringify({ port, pid: process.pid })}\n`, { mode: 0o644 });
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 async function main(): Promise<void> {
   // A stderr reader that went away (EPIPE) must not turn every log line into
   // an uncaught exception whose report is one more failed write: a busy loop.
@@ -245,12 +249,14 @@ async function main(): Promise<void> {
   }
   let credential: Credential | null = null;
   let requestToken: Buffer | null = null;
-  const wipeAll = (): void => {
+  // Every exit that runs JS: zero every secret, remove the server-info file.
+  const cleanUp = (): void => {
     wipeKey();
     requestToken?.fill(0);
     credential?.wipe();
+    removeServerInfo();
   };
-  wipeOnExit(wipeAll);
+  wipeOnExit(cleanUp);
   const opts = await readOptions(process.argv.slice(2));
   // The environment is read once, here: a bad proxy URL or CA file is a
   // configuration error like a bad flag (exit 2), found before the key is read.
@@ -277,7 +283,7 @@ async function main(): Promise<void> {
   let dump: Dump | undefined;
   if (opts.dumpDir !== undefined) {
     try {
-      fs.mkdirSync(opts.dumpDir, { recursive: true, mode: 0o700 });
+      makeDirs(opts.dumpDir, 0o700);
       if (!fs.statSync(opts.dumpDir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (err) {
       die(`cannot create --dump-dir ${opts.dumpDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
@@ -348,6 +354,9 @@ async function main(): Promise<void> {
     } catch (err) {
       die((err as Error).message, EXIT_FAILURE);
     }
+    // The line first (stderr to a pipe or file is a synchronous write), so a
+    // starter that sees the file can count on the line being written too.
+    process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
     if (opts.serverInfo) {
       try {
         writeServerInfo(opts.serverInfo, port);
@@ -355,13 +364,12 @@ async function main(): Promise<void> {
         die(`cannot write --server-info ${opts.serverInfo} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
       }
     }
-    process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
   });
 
   // SIGQUIT's default action dumps core: wipe first, then let it happen.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
     process.once(signal, () => {
-      wipeAll();
+      cleanUp();
       // Die by the same signal, so the parent sees the usual status.
       process.kill(process.pid, signal);
     });

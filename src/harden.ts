@@ -24,6 +24,12 @@ const RISKY: readonly { name: string; prefix: boolean; why: string }[] = [
   { name: '--heapsnapshot-signal', prefix: false, why: 'lets any process of this user dump the heap to disk' },
   // Not in issue 5's list, same harm: the heap goes to a file unasked.
   { name: '--heapsnapshot-near-heap-limit', prefix: false, why: 'writes the heap to disk' },
+  // Node 22.14+/23.10+ (doc/api/cli.md): a JSON file whose "nodeOptions" may
+  // hold --import preloads that never show in execArgv or NODE_OPTIONS. Node
+  // shows only the flag (the default-file alias appears as this one); they
+  // have run by now, but the key is not read yet. SECURITY.md lists the rest.
+  { name: '--experimental-config-file', prefix: false, why: 'loads options, preloads included, from a file' },
+  { name: '--experimental-default-config-file', prefix: false, why: 'loads options, preloads included, from ./node.config.json' },
 ];
 
 /** The option's name as Node reads it: before any `=`, underscores as dashes. */

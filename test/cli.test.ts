@@ -21,6 +21,8 @@ describe('usage errors: one line on stderr, exit 2, nothing written', () => {
     ['URL with a fragment', ['--upstream-url', 'https://example.com/v1/responses#frag']],
     ['unknown flag', ['--bogus']],
     ['flag given twice', ['--port', '1', '--port', '2']],
+    ['hex port on the yargs path', ['--port', '0x10', '--http-shutdown=true']],
+    ['number flag without its value', ['--head-timeout', '--http-shutdown=true']],
   ];
   for (const [name, args] of cases) {
     test(name, async () => {
@@ -37,6 +39,10 @@ describe('usage errors: one line on stderr, exit 2, nothing written', () => {
     const help = await runCli(['--help'], '');
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--upstream-url/);
+    // Issue 8: numbers shown as numbers, and a usage line that never wraps.
+    assert.match(help.stdout, /--max-head-bytes .*\[number\] \[default: 65536\]\n/);
+    assert.doesNotMatch(help.stdout, /\[string\] \[default: "\d+"\]/);
+    assert.match(help.stdout, /^Usage: codex-responses-api-proxy \[OPTIONS\] < KEY\n/);
     const version = await runCli(['--version'], '');
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
@@ -149,6 +155,52 @@ describe('start-up', () => {
     } finally {
       await proxy.stop();
     }
+    assert.deepEqual(fs.readdirSync(dir), [], 'removed at exit');
+  });
+
+  // Issue 8 (codex-action#133: a stale file broke the next run).
+  const exits: [string, (p: Awaited<ReturnType<typeof startProxy>>) => Promise<void>, number | string][] = [
+    ['/shutdown', async (p) => void (await rawExchange(p.port, [Buffer.from(`GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:${p.port}\r\n\r\n`)])), 0],
+    ...(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const).map((sig): [string, (p: Awaited<ReturnType<typeof startProxy>>) => Promise<void>, string] => [
+      sig,
+      async (p) => void p.proc.kill(sig),
+      sig,
+    ]),
+  ];
+  for (const [name, end, status] of exits) {
+    test(`server-info is removed after ${name}`, async () => {
+      const info = path.join(tmpDir(), 'server-info.json');
+      const proxy = await startProxy(['--http-shutdown', ...UP], { serverInfo: info });
+      assert.ok(fs.existsSync(info));
+      await end(proxy);
+      assert.equal(await proxy.exited, status);
+      assert.equal(fs.existsSync(info), false);
+    });
+  }
+
+  test('server-info replaces a stale file and a planted symlink, never writing through it', async () => {
+    const dir = tmpDir();
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious\n', { mode: 0o600 });
+    const info = path.join(dir, 'server-info.json');
+    fs.symlinkSync(victim, info);
+    const proxy = await startProxy(UP, { serverInfo: info });
+    try {
+      assert.equal(fs.lstatSync(info).isFile(), true);
+      assert.equal(fs.readFileSync(info, 'utf8'), `{"port":${proxy.port},"pid":${proxy.proc.pid}}\n`);
+      assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n');
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['server-info.json', 'victim'], 'no temp file left');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('server-info where no folder can be made (/proc/nope/x.json): one line, exit 1', async () => {
+    const r = await runCli(['--server-info', '/proc/nope/x.json', ...UP], `${KEY}\n`);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(lines[1]!, /^codex-responses-api-proxy: cannot write --server-info \/proc\/nope\/x\.json \(E[A-Z]+\)$/);
   });
 
   test('--port binds 127.0.0.1 on that port; a taken port is one line and exit 1', async () => {

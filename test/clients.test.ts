@@ -1,5 +1,5 @@
 // Real clients through the proxy: the official `openai` SDK and curl, each
-// streaming from the fake Responses upstream (src/fake-responses.ts) through
+// streaming from the fake Responses upstream (demo/fake-responses.ts) through
 // the proxy started as users start it (a child process, key piped on stdin).
 //
 // "Streams at once" is proved without clocks: the upstream holds event N+1
@@ -13,8 +13,8 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { DEFAULT_ANSWER, SseReader, startFakeResponses } from '../src/fake-responses.js';
-import type { FakeResponsesOptions, FakeResponsesServer } from '../src/fake-responses.js';
+import { DEFAULT_ANSWER, SseReader, startFakeResponses } from '../demo/fake-responses.js';
+import type { FakeResponsesOptions, FakeResponsesServer } from '../demo/fake-responses.js';
 import { KEY, startProxy } from './support/harness.js';
 import type { Proxy } from './support/harness.js';
 

@@ -23,8 +23,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { startFakeResponses } from '../../src/fake-responses.js';
-import type { FakeResponsesServer } from '../../src/fake-responses.js';
+import { startFakeResponses } from '../../demo/fake-responses.js';
+import type { FakeResponsesServer } from '../../demo/fake-responses.js';
 import { KEY, ROOT, startProxy } from '../support/harness.js';
 import type { Proxy } from '../support/harness.js';
 

@@ -21,7 +21,8 @@ async function refused(stdin: string | Buffer, secrets: string[], expect: RegExp
 }
 
 test('empty key', async () => {
-  await refused('', [], /no API key on stdin/);
+  // The hint shows the safe way: the key's variable kept out of the environment.
+  await refused('', [], /no API key on stdin: pipe it in, e\.g\. printenv OPENAI_API_KEY \| env -u OPENAI_API_KEY codex-responses-api-proxy$/);
   await refused('\n', [], /no API key on stdin/);
   await refused('\r\n', [], /no API key on stdin/);
 });

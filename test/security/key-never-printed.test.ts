@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { b, CLI, rawExchange, startUpstream, tmpDir, waitFor } from '../support/harness.js';
-import { AUTH_MODES, distinctiveKey, driveClientCases, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
+import { AUTH_MODES, distinctiveKey, driveClientCases, keyOfLength, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
 
 interface Run {
   port: number;
@@ -29,6 +29,8 @@ async function start(key: string, args: string[]): Promise<Run> {
   const exited = new Promise<number | string>((r) => proc.on('exit', (c, s) => r(c ?? s ?? -1)));
   proc.stdin!.end(`${key}\n`);
   const text = await waitFor('server-info', () => fs.existsSync(info) && fs.readFileSync(info, 'utf8'));
+  // Kept: the proxy removes the file when it exits.
+  out.push(Buffer.from(text));
   return { port: (JSON.parse(text) as { port: number }).port, out, exited, dir };
 }
 
@@ -37,8 +39,11 @@ async function shutdown(r: Run): Promise<void> {
   assert.equal(await r.exited, 0);
 }
 
-for (const mode of AUTH_MODES) test(`the key appears in no output, response or written file (${mode.name})`, async (t) => {
-  const key = distinctiveKey('printed');
+// Issue 11's key lengths, each with `.` and `=` (keyOfLength), and issue 12's
+// api-key line with an Azure-length key.
+const CASES = [...[32, 164, 1017, 16384].map((length) => ({ length, mode: AUTH_MODES[0]! })), { length: 32, mode: AUTH_MODES[1]! }];
+for (const { length, mode } of CASES) test(`${length}-byte key, ${mode.name}: appears in no output, response or written file`, async (t) => {
+  const key = keyOfLength(length);
   const needle = Buffer.from(key, 'latin1');
   const clientSecret = distinctiveKey('clientsecret');
   const seen: { what: string; bytes: Buffer }[] = [];
@@ -76,7 +81,7 @@ for (const mode of AUTH_MODES) test(`the key appears in no output, response or w
     }
     // The upstream did receive the key: the needle is right, the search can hit.
     assert.ok(up.received.some((r) => r.head.includes(`\r\n${mode.line}${key}\r\n`)));
-    assert.ok(seen.some((s) => s.what.endsWith('server-info.json')), 'the server-info file was searched');
+    assert.ok(seen.some((s) => s.what.endsWith('stdout+stderr') && s.bytes.includes('{"port":')), 'the server-info file was searched');
     assert.ok(seen.some((s) => s.what.startsWith('upstream down') && s.bytes.includes('upstream request failed')), 'the 502 was logged');
     for (const s of seen) {
       assert.equal(s.bytes.includes(needle), false, `the key leaked into ${s.what}`);

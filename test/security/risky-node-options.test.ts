@@ -63,4 +63,23 @@ test('option names are read as Node reads them', () => {
   assert.equal(riskyStartup(['--max-old-space-size=64', '--no-warnings'], '--enable-source-maps'), null);
   // A value that merely looks like an option is not one.
   assert.equal(riskyStartup([], '--title=--inspect'), null);
+  assert.match(riskyStartup(['--experimental-config-file=node.config.json'], undefined) ?? '', /--experimental-config-file/);
+  assert.match(riskyStartup(['--experimental_default_config_file'], undefined) ?? '', /--experimental-default-config-file/);
+  assert.equal(riskyStartup(['--disable-sigusr1'], '--disable-sigusr1'), null);
+});
+
+// Issue 8: a config file's "nodeOptions" can carry --import preloads that
+// show neither in execArgv nor in NODE_OPTIONS; only the flag shows.
+const configFile = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1') && !process.version.startsWith('v22.') ? false : 'needs a Node with --experimental-config-file (23.10+/24)';
+test('--experimental-config-file refuses to start', { skip: configFile }, async () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'pre.mjs'), 'export {};\n');
+  fs.writeFileSync(path.join(dir, 'node.config.json'), `${JSON.stringify({ nodeOptions: { import: [path.join(dir, 'pre.mjs')] } })}\n`);
+  refusal(await runCli([], KEY, env(), [`--experimental-config-file=${path.join(dir, 'node.config.json')}`, '--no-warnings']), '--experimental-config-file');
+});
+
+test('--disable-sigusr1, where Node has it, starts normally', { skip: process.allowedNodeEnvironmentFlags.has('--disable-sigusr1') ? false : `Node ${process.version} has no --disable-sigusr1` }, async () => {
+  const proxy = await startProxy(['--upstream-url', 'http://127.0.0.1:9/v1/responses'], { execArgv: ['--disable-sigusr1'] });
+  await proxy.stop();
+  assert.doesNotMatch(proxy.stderr(), /refusing/);
 });

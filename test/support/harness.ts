@@ -24,8 +24,17 @@ export interface Proxy {
   stop: () => Promise<void>;
 }
 
+// Every test file runs in its own process (node --test): its temp folders
+// go when it exits, pass or fail.
+const tmpDirs: string[] = [];
+process.on('exit', () => {
+  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 export function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'crap-test-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crap-test-'));
+  tmpDirs.push(dir);
+  return dir;
 }
 
 export async function waitFor<T>(what: string, probe: () => T | undefined | null | false, ms = 10000): Promise<T> {
@@ -53,15 +62,25 @@ export async function startProxy(args: string[], opts: { key?: string | Buffer; 
   proc.stdin!.end(opts.key ?? `${KEY}\n`);
   let dead: number | string | undefined;
   void exited.then((c) => (dead = c));
-  const text = await waitFor(`server-info from the proxy`, () => {
-    if (dead !== undefined) throw new Error(`proxy exited (${dead}) before listening: ${err}`);
-    try {
-      return fs.readFileSync(info, 'utf8');
-    } catch {
-      return undefined;
-    }
-  });
-  const { port } = JSON.parse(text) as { port: number };
+  let port = 0;
+  try {
+    port = await waitFor(`server-info from the proxy`, () => {
+      if (dead !== undefined) throw new Error(`proxy exited (${dead}) before listening: ${err}`);
+      try {
+        // A file planted there by a test is not the proxy's until it parses.
+        return (JSON.parse(fs.readFileSync(info, 'utf8')) as { port?: number }).port;
+      } catch {
+        return undefined;
+      }
+    });
+    // The proxy writes its line before the file, but this process may not
+    // have read that pipe yet when the file shows up.
+    await waitFor('the listening line', () => dead !== undefined || err.includes(' listening on '));
+  } catch (e) {
+    // A proxy left running would keep this test file from ever ending.
+    proc.kill('SIGKILL');
+    throw e;
+  }
   return {
     port,
     proc,

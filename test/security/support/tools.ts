@@ -253,18 +253,26 @@ export async function startProbe(mode: 'cli' | 'control', key: string, args: str
       proc.send(msg);
     });
   let port = 0;
-  if (mode === 'cli') {
-    const text = await waitFor('server-info from the probe', () => {
-      if (dead !== undefined) throw new Error(`probe exited (${dead}): ${err}`);
-      try {
-        return fs.readFileSync(info, 'utf8');
-      } catch {
-        return undefined;
-      }
-    });
-    port = (JSON.parse(text) as { port: number }).port;
-  } else {
-    await ask({ cmd: 'ready' });
+  try {
+    if (mode === 'cli') {
+      const text = await waitFor('server-info from the probe', () => {
+        if (dead !== undefined) throw new Error(`probe exited (${dead}): ${err}`);
+        try {
+          return fs.readFileSync(info, 'utf8');
+        } catch {
+          return undefined;
+        }
+      });
+      port = (JSON.parse(text) as { port: number }).port;
+      // The line is written before the file, but maybe not read here yet.
+      await waitFor('the listening line', () => dead !== undefined || err.includes(' listening on '));
+    } else {
+      await ask({ cmd: 'ready' });
+    }
+  } catch (e) {
+    // A probe left running would keep this test file from ever ending.
+    proc.kill('SIGKILL');
+    throw e;
   }
   return { proc, stderr: () => err, port, ask, exited };
 }

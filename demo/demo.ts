@@ -1,6 +1,6 @@
 // `npm run demo`: stream one reply through the proxy, no key and no internet.
 //
-// It starts the fake Responses upstream (src/fake-responses.ts) and the proxy
+// It starts the fake Responses upstream (demo/fake-responses.ts) and the proxy
 // (dist/src/cli.js, as a child process with a dummy key piped on stdin), sends
 // one streaming `POST /v1/responses` through the proxy with plain node:http,
 // and prints each event as it arrives with the time it spent between the
@@ -22,7 +22,7 @@ import type { FakeResponsesServer } from './fake-responses.js';
 /** The dummy key the demo pipes in; it only has to pass the proxy's `^[A-Za-z0-9_-]+$` check. */
 const DEMO_KEY = 'sk-demo-not-a-real-key';
 
-const CLI_PATH = fileURLToPath(new URL('./cli.js', import.meta.url));
+const CLI_PATH = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const POLL_MS = 25;
 
 interface ProxyOptions {
