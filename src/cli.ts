@@ -146,7 +146,7 @@ async function yargsParse(argv: string[]): Promise<Raw> {
     .version(version)
     .help()
     .alias('h', 'help')
-    .wrap(100)
+    .wrap(120)
     .exitProcess(false)
     .fail((msg, err) => die(`${msg ?? err?.message ?? 'invalid arguments'} (see --help)`, EXIT_USAGE))
     .parseSync();
