@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseEgressEnv, proxyFor, EgressError, type EgressConfig } from '../src/egress.js';
 import { makeTestPki, type TestPki } from './support/certs.js';
 import { REFUSAL_BODY, startConnectProxy, type ConnectProxy, type ProxyMode } from './support/connect-proxy.js';
-import { KEY, rawExchange, request, responsesComplete, runCli, startProxy, startUpstream, type Upstream } from './support/harness.js';
+import { KEY, rawExchange, REFUSED_PORT, request, responsesComplete, runCli, startProxy, startUpstream, type Upstream } from './support/harness.js';
 
 const NAME = 'api.example.test';
 const URL_HTTPS = `https://${NAME}/v1/responses`;
@@ -270,11 +270,7 @@ describe('through a CONNECT proxy', () => {
   });
 
   test('a proxy that is down: 502 naming the proxy connection', async () => {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const dead = (s.address() as net.AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    const relay = await startProxy(['--upstream-url', URL_HTTPS], { env: env({ HTTPS_PROXY: `http://127.0.0.1:${dead}` }) });
+    const relay = await startProxy(['--upstream-url', URL_HTTPS], { env: env({ HTTPS_PROXY: `http://127.0.0.1:${REFUSED_PORT}` }) });
     try {
       const res = await rawExchange(relay.port, [request()], { until: responsesComplete });
       assert.equal(res.status, 502);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { b, KEY, okJson, rawExchange, request, responsesComplete, startProxy, startUpstream, waitFor, type Proxy, type Responder, type Upstream } from './support/harness.js';
+import { b, KEY, okJson, rawExchange, request, REFUSED_PORT, responsesComplete, startProxy, startUpstream, waitFor, type Proxy, type Responder, type Upstream } from './support/harness.js';
 
 const EXPECTED_PREFIX = (port: number) => `POST /v1/responses?api-version=1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${KEY}\r\n`;
 
@@ -225,10 +225,7 @@ describe('connections', () => {
 
 describe('upstream failures', () => {
   test('upstream down: 502 with a JSON body naming the cause, and the proxy keeps serving', async () => {
-    const dead = await startUpstream();
-    const port = dead.port;
-    await dead.close();
-    const proxy = await startProxy(['--upstream-url', `http://127.0.0.1:${port}/v1/responses`]);
+    const proxy = await startProxy(['--upstream-url', `http://127.0.0.1:${REFUSED_PORT}/v1/responses`]);
     try {
       for (let i = 0; i < 2; i++) {
         const res = await rawExchange(proxy.port, [request()], { until: responsesComplete });

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { request, responsesComplete, startUpstream, tmpDir } from '../support/harness.js';
+import { REFUSED_PORT, request, responsesComplete, startUpstream, tmpDir } from '../support/harness.js';
 import { AUTH_MODES, countIn, distinctiveKey, driveClientCases, keyOfLength, startProbe, type Probe } from './support/tools.js';
 
 async function snapshotOf(p: Probe): Promise<Buffer> {
@@ -21,13 +21,6 @@ async function snapshotOf(p: Probe): Promise<Buffer> {
   return bytes;
 }
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A kept-alive connection that sent one request with the client's own Authorization and got its answer. */
 async function heldConnection(port: number, clientSecret: string): Promise<net.Socket> {
@@ -68,7 +61,7 @@ for (const { length, mode } of CASES) test(`${length}-byte key, ${mode.name}: no
   const clientNeedle = Buffer.from(clientSecret, 'latin1');
   const up = await startUpstream();
   const proxy = await startProbe('cli', key, ['--upstream-url', up.url, ...mode.args]);
-  const down = withDown ? await startProbe('cli', key, ['--upstream-url', `http://127.0.0.1:${await closedPort()}/v1/responses`, ...mode.args]) : null;
+  const down = withDown ? await startProbe('cli', key, ['--upstream-url', `http://127.0.0.1:${REFUSED_PORT}/v1/responses`, ...mode.args]) : null;
   const control = withControl ? await startProbe('control', key, []) : null;
   try {
     await driveClientCases(proxy.port, clientSecret);

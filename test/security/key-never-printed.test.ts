@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { b, CLI, rawExchange, startUpstream, tmpDir, waitFor } from '../support/harness.js';
+import { b, CLI, rawExchange, REFUSED_PORT, startUpstream, tmpDir, waitFor } from '../support/harness.js';
 import { AUTH_MODES, distinctiveKey, driveClientCases, keyOfLength, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
 
 interface Run {
@@ -49,13 +48,9 @@ for (const { length, mode } of CASES) test(`${length}-byte key, ${mode.name}: ap
   const seen: { what: string; bytes: Buffer }[] = [];
 
   const up = await startUpstream();
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const deadPort = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
   const cases: [string, string][] = [
     ['relaying', up.url],
-    ['upstream down', `http://127.0.0.1:${deadPort}/v1/responses`],
+    ['upstream down', `http://127.0.0.1:${REFUSED_PORT}/v1/responses`],
   ];
   const noTls = opensslMissing();
   let tlsUp: Awaited<ReturnType<typeof startTlsUpstream>> | undefined;

@@ -31,6 +31,15 @@ process.on('exit', () => {
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
+/**
+ * A port nothing listens on, for "upstream down" cases. A port freed by
+ * closing a listener can be handed out again at once, to the proxy under
+ * test itself or to a server of a test running beside it, which turns the
+ * refusal into something else one run in many. bind(0) only ever hands out
+ * ports in ip_local_port_range (32768-60999 here), and no test listens on 1.
+ */
+export const REFUSED_PORT = 1;
+
 export function tmpDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crap-test-'));
   tmpDirs.push(dir);
