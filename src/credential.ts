@@ -17,8 +17,12 @@ export interface Lease {
 export type Granted = (lease: Lease | null, cause: string) => void;
 
 export interface Credential {
-  /** Calls back at once while a token is valid; waits only for a renewal already in flight. */
-  acquire(done: Granted): void;
+  /**
+   * Calls back at once while a token is valid; waits only for a renewal
+   * already in flight. The returned function withdraws a wait (the client
+   * left), so nothing the exchange holds outlives it.
+   */
+  acquire(done: Granted): () => void;
   /** Zeroes every line still held; for exit paths. */
   wipe(): void;
 }
@@ -31,8 +35,9 @@ export class StaticCredential implements Credential {
     this.lease = { line, release: noop, rejected: noop };
   }
 
-  acquire(done: Granted): void {
+  acquire(done: Granted): () => void {
     done(this.lease, '');
+    return noop;
   }
 
   wipe(): void {
@@ -73,6 +78,12 @@ class Held {
 const RENEW_SHARE = 0.1;
 const RENEW_MARGIN_MAX_MS = 60_000;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * A client can provoke a 401 (a foreign OpenAI-Project header, say); at most
+ * one renewal per this interval follows from 401s, so no client can keep the
+ * proxy renewing, or rate-limited at GitHub.
+ */
+const REJECTED_RENEW_MIN_MS = 30_000;
 
 const now = (): number => performance.now();
 
@@ -93,20 +104,27 @@ export class OidcCredential implements Credential {
   private cause = 'TOKEN_EXPIRED';
   private waiting: Granted[] = [];
   private renewTimer: NodeJS.Timeout | null = null;
+  private lastRejectedRenewal = -Infinity;
   private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly renew: () => Promise<Issued>, first: Issued, private readonly log: (line: string) => void) {
     this.install(first);
   }
 
-  acquire(done: Granted): void {
+  acquire(done: Granted): () => void {
     const h = this.valid();
-    if (h) return done(h.lease(this.onRejected), '');
-    if (this.flying) {
+    if (h) {
+      done(h.lease(this.onRejected), '');
+    } else if (this.flying) {
       this.waiting.push(done);
-      return;
+      return () => {
+        const i = this.waiting.indexOf(done);
+        if (i >= 0) this.waiting.splice(i, 1);
+      };
+    } else {
+      done(null, this.cause);
     }
-    done(null, this.cause);
+    return noop;
   }
 
   wipe(): void {
@@ -145,7 +163,8 @@ export class OidcCredential implements Credential {
 
   private readonly onRejected = (h: Held): void => {
     // Only the current line's rejection matters; an old one is already replaced.
-    if (h !== this.current) return;
+    if (h !== this.current || now() - this.lastRejectedRenewal < REJECTED_RENEW_MIN_MS) return;
+    this.lastRejectedRenewal = now();
     this.log('upstream answered 401: renewing the access token before the next request');
     this.retire();
     this.start();

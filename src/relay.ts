@@ -69,6 +69,8 @@ export class Exchange {
   private replayBytes = 0;
   /** Held from the first write of the line until the exchange ends. */
   private lease: Lease | null = null;
+  /** Withdraws a wait for a credential renewal (credential.ts). */
+  private withdraw: () => void = noop;
 
   constructor(
     private readonly client: ClientSide,
@@ -82,7 +84,7 @@ export class Exchange {
     // Body bytes wait in `queued` until a credential line (a renewal may be in
     // flight) and a connection are in hand; pausing the client bounds that queue.
     this.client.sock.pause();
-    ctx.credential.acquire((lease, cause) => this.start(lease, cause, fields, idempotent));
+    this.withdraw = ctx.credential.acquire((lease, cause) => this.start(lease, cause, fields, idempotent));
   }
 
   private start(lease: Lease | null, cause: string, fields: Buffer, idempotent: boolean): void {
@@ -152,9 +154,17 @@ export class Exchange {
     this.replay = null;
     const up = this.up;
     if (up) {
-      if (valid.length > 0) up.write(valid);
+      if (valid.length > 0) {
+        up.write(valid);
+        this.tap?.requestBody(valid);
+      }
       this.detach(up);
       this.up = null;
+      // The credential line may still wait in this socket's write queue, so
+      // the lease (whose release may zero a replaced OIDC line) outlives it.
+      const lease = this.lease;
+      this.lease = null;
+      up.once('close', () => lease?.release());
       // Bounded: an upstream that stops reading loses the connection.
       up.setTimeout(this.ctx.connectTimeoutMs, () => up.destroy());
       up.end(() => up.destroy());
@@ -174,6 +184,11 @@ export class Exchange {
     this.connecting = null;
     this.up?.destroy();
     this.res.destroy();
+    // Nothing queued may outlive the exchange: a connect still running holds
+    // this object until its deadline.
+    this.queued = [];
+    this.replay = null;
+    this.withdraw();
     this.release();
   }
 
@@ -212,6 +227,7 @@ export class Exchange {
       this.relay(chunk);
     } catch {
       // A bug must cost this exchange, never the process.
+      this.tap?.end('upstream_protocol');
       this.abort();
       this.client.exchangeFailed('upstream_protocol', true);
     } finally {
@@ -330,7 +346,10 @@ export class Exchange {
     this.closed = true;
     this.detach(up);
     this.res.destroy();
-    if (pool) this.ctx.pool.put(up);
+    // A response that ended while request bytes were still queued means the
+    // upstream answered without reading them all: that connection cannot
+    // frame another request, and the queue may hold the credential line.
+    if (pool && up.writableLength === 0) this.ctx.pool.put(up);
     else up.destroy();
     this.release();
     this.client.exchangeDone(reusable);
@@ -363,3 +382,5 @@ export class Exchange {
     if (!this.closed) this.up?.resume();
   };
 }
+
+function noop(): void {}

@@ -156,6 +156,9 @@ export function connect(u: Upstream, timeoutMs: number, done: Connected): net.So
   });
   sock = raw;
   raw.on('error', settle);
+  // A caller that gave up destroys the socket, which emits no error: end the
+  // attempt then, so the deadline and `done` (and what it holds) go at once.
+  raw.once('close', () => settle(Object.assign(new Error('connection closed'), { code: 'ECONNRESET' })));
   return raw;
 }
 
