@@ -11,13 +11,13 @@ import { allowHostError } from './admit.js';
 import { OidcCredential, StaticCredential, type Credential } from './credential.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
 import { configureEgress, EgressError, parseEgressEnv } from './egress.js';
-import { AUTH_HEADERS, KeyError, readKeyLine, readTokenLine, wipeKey, type AuthHeader } from './key.js';
+import { AUTH_HEADERS, KeyError, OIDC_REQUEST_TOKEN_WORDS, readKeyLine, readTokenLine, wipeKey, type AuthHeader } from './key.js';
 import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from './oidc.js';
 import { requestPrefix } from './rewrite.js';
 import { loadParser } from './parse.js';
 import { makeDirs } from './dirs.js';
 import { removeServerInfo, writeServerInfo } from './server-info.js';
-import { loadTrust, TrustError } from './trust.js';
+import { loadTrust, trustedCa, TrustError } from './trust.js';
 import { Dump } from './tap.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
 
@@ -298,11 +298,22 @@ async function main(): Promise<void> {
   const warn = (line: string): void => void process.stderr.write(`${NAME}: ${line}\n`);
   let secret: Buffer;
   try {
-    // The original's words for the request token: "GitHub OIDC request credential".
-    secret = opts.oidc ? readTokenLine(0, NOTHING, NOTHING, 'GitHub OIDC request credential', warn) : readKeyLine(0, opts.authHeader, warn);
+    secret = opts.oidc ? readTokenLine(0, NOTHING, NOTHING, OIDC_REQUEST_TOKEN_WORDS, warn) : readKeyLine(0, opts.authHeader, warn);
   } catch (err) {
     if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
     throw err;
+  }
+  // From the moment a secret exists, and before the OIDC start-up calls
+  // (up to a minute of network), every catchable signal wipes it first;
+  // SIGQUIT's default action dumps core, so that matters most. Not earlier:
+  // while the read above blocks, a JS handler could not run, and Ctrl-C at
+  // the prompt must still end the process.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
+    process.once(signal, () => {
+      cleanUp();
+      // Die by the same signal, so the parent sees the usual status.
+      process.kill(process.pid, signal);
+    });
   }
   if (opts.oidc) {
     // The request token's only copy; kept for renewals, wiped at exit.
@@ -364,16 +375,11 @@ async function main(): Promise<void> {
         die(`cannot write --server-info ${opts.serverInfo} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
       }
     }
+    // SSL_CERT_FILE/DIR roots: built here, in the same turn, so no request is
+    // read before it and start-up does not wait for it.
+    trustedCa();
   });
 
-  // SIGQUIT's default action dumps core: wipe first, then let it happen.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
-    process.once(signal, () => {
-      cleanUp();
-      // Die by the same signal, so the parent sees the usual status.
-      process.kill(process.pid, signal);
-    });
-  }
   // One broken connection must not take the others with it.
   process.on('uncaughtException', (err) => process.stderr.write(`${NAME}: internal error: ${err.name}\n`));
 }

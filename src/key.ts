@@ -45,6 +45,29 @@ function offHeap(size: number): Buffer {
   return Buffer.from(new ArrayBuffer(size));
 }
 
+/** What the errors call the secret; each is one line and never holds a byte of it. */
+export interface TokenWords {
+  what: string;
+  tooLong: string;
+  invalid: string;
+  missing: string;
+}
+
+const KEY_WORDS: TokenWords = {
+  what: 'API key',
+  tooLong: `API key too long: at most ${MAX_KEY_BYTES} bytes`,
+  invalid: 'API key may only contain ASCII letters, digits and - . _ ~ + / =',
+  missing: 'no API key on stdin: pipe it in, e.g. printenv OPENAI_API_KEY | env -u OPENAI_API_KEY codex-responses-api-proxy',
+};
+
+/** Issue 11's words for the GitHub request token: "credential too large", "invalid credential". */
+export const OIDC_REQUEST_TOKEN_WORDS: TokenWords = {
+  what: 'GitHub OIDC request credential',
+  tooLong: `GitHub OIDC request credential too large: at most ${MAX_KEY_BYTES} bytes`,
+  invalid: 'invalid GitHub OIDC request credential: only ASCII letters, digits and - . _ ~ + / = are allowed',
+  missing: 'no GitHub OIDC request credential on stdin: pipe ACTIONS_ID_TOKEN_REQUEST_TOKEN in, e.g. printenv ACTIONS_ID_TOKEN_REQUEST_TOKEN | env -u ACTIONS_ID_TOKEN_REQUEST_TOKEN codex-responses-api-proxy --github-oidc …',
+};
+
 /**
  * Reads the first line of `fd` and returns `prefix + value + suffix` in one
  * off-heap Buffer, where value is that line without its LF and one CR before
@@ -54,7 +77,8 @@ function offHeap(size: number): Buffer {
  * stays unread in fd. `warn` hears (without any content) when non-blank
  * bytes followed the first line.
  */
-export function readTokenLine(fd: number, prefix: Buffer, suffix: Buffer, what: string, warn: (line: string) => void): Buffer {
+export function readTokenLine(fd: number, prefix: Buffer, suffix: Buffer, words: TokenWords, warn: (line: string) => void): Buffer {
+  const { what } = words;
   // Room for the longest value, CRLF, and one byte more to detect overflow.
   const scratch = offHeap(MAX_KEY_BYTES + 3);
   try {
@@ -78,13 +102,13 @@ export function readTokenLine(fd: number, prefix: Buffer, suffix: Buffer, what: 
       n += got;
       if (eol >= 0) break;
     }
-    if (eol < 0 && n === scratch.length) throw new KeyError(`${what} too long: at most ${MAX_KEY_BYTES} bytes`);
+    if (eol < 0 && n === scratch.length) throw new KeyError(words.tooLong);
     const lineEnd = eol < 0 ? n : eol;
     const end = lineEnd > 0 && scratch[lineEnd - 1] === 0x0d ? lineEnd - 1 : lineEnd;
-    if (end === 0) throw new KeyError(`no ${what} on stdin: pipe it in, e.g. printenv OPENAI_API_KEY | env -u OPENAI_API_KEY codex-responses-api-proxy`);
-    if (end > MAX_KEY_BYTES) throw new KeyError(`${what} too long: at most ${MAX_KEY_BYTES} bytes`);
+    if (end === 0) throw new KeyError(words.missing);
+    if (end > MAX_KEY_BYTES) throw new KeyError(words.tooLong);
     for (let i = 0; i < end; i++) {
-      if (!isToken68Byte(scratch[i]!)) throw new KeyError(`${what} may only contain ASCII letters, digits and - . _ ~ + / =`);
+      if (!isToken68Byte(scratch[i]!)) throw new KeyError(words.invalid);
     }
     for (let i = lineEnd + 1; i < n; i++) {
       if (!isBlankByte(scratch[i]!)) {
@@ -104,7 +128,7 @@ export function readTokenLine(fd: number, prefix: Buffer, suffix: Buffer, what: 
 
 /** The key's Authorization line, read from the first line of fd. */
 export function readKeyLine(fd = 0, header: AuthHeader = 'authorization', warn: (line: string) => void = () => {}): Buffer {
-  authLine = readTokenLine(fd, LINE_STARTS[header], CRLF, 'API key', warn);
+  authLine = readTokenLine(fd, LINE_STARTS[header], CRLF, KEY_WORDS, warn);
   return authLine;
 }
 

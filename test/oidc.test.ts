@@ -127,7 +127,7 @@ describe('github oidc: start-up', () => {
     }
     const tooLong = await runCli(f.args(), `${long}A\n`, f.env());
     assert.equal(tooLong.code, 1);
-    assert.match(tooLong.stderr, /GitHub OIDC request credential too long: at most 16384 bytes\n$/);
+    assert.match(tooLong.stderr, /GitHub OIDC request credential too large: at most 16384 bytes\n$/);
     for (const bad of [`${TOKEN.slice(0, 20)}"${TOKEN.slice(20)}`, `${TOKEN} x`, '\n']) {
       const r = await runCli(f.args(), `${bad}\n`, f.env());
       assert.equal(r.code, 1);
