@@ -304,7 +304,9 @@ async function main(): Promise<void> {
     throw err;
   }
   // From the moment a secret exists, and before the OIDC start-up calls
-  // (up to a minute of network), every catchable signal wipes it first;
+  // (up to a minute of network), every catchable signal wipes the request
+  // token and every access-token line first (a GitHub JWT lives only inside
+  // one exchange call, zeroed when it returns, and is out of reach here);
   // SIGQUIT's default action dumps core, so that matters most. Not earlier:
   // while the read above blocks, a JS handler could not run, and Ctrl-C at
   // the prompt must still end the process.

@@ -105,6 +105,8 @@ export class OidcCredential implements Credential {
   private waiting: Granted[] = [];
   private renewTimer: NodeJS.Timeout | null = null;
   private lastRejectedRenewal = -Infinity;
+  /** When the scheduled renewal runs (Infinity: none scheduled). */
+  private renewAt = Infinity;
   private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly renew: () => Promise<Issued>, first: Issued, private readonly log: (line: string) => void) {
@@ -158,12 +160,23 @@ export class OidcCredential implements Credential {
 
   private schedule(ms: number): void {
     if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.renewAt = now() + Math.max(0, ms);
     this.renewTimer = setTimeout(() => this.start(), Math.max(0, ms)).unref();
   }
 
   private readonly onRejected = (h: Held): void => {
     // Only the current line's rejection matters; an old one is already replaced.
-    if (h !== this.current || now() - this.lastRejectedRenewal < REJECTED_RENEW_MIN_MS) return;
+    if (h !== this.current) return;
+    const since = now() - this.lastRejectedRenewal;
+    if (since < REJECTED_RENEW_MIN_MS) {
+      // Renew when the window ends, unless a renewal is due sooner anyway.
+      const wait = REJECTED_RENEW_MIN_MS - since;
+      if (!this.flying && this.renewAt > now() + wait) {
+        this.schedule(wait);
+        this.log(`upstream answered 401 again: renewing in ${Math.ceil(wait / 1000)} s (at most one 401 renewal per ${REJECTED_RENEW_MIN_MS / 1000} s)`);
+      }
+      return;
+    }
     this.lastRejectedRenewal = now();
     this.log('upstream answered 401: renewing the access token before the next request');
     this.retire();
@@ -174,6 +187,7 @@ export class OidcCredential implements Credential {
     if (this.flying) return;
     if (this.renewTimer) clearTimeout(this.renewTimer);
     this.renewTimer = null;
+    this.renewAt = Infinity;
     this.flying = true;
     this.renew().then(
       (issued) => {

@@ -178,7 +178,7 @@ export class MessageParser {
     const at = x.llhttp_get_error_pos(this.p) - ptr;
     if (rc !== PAUSED) {
       this.errorName = errnoName(rc);
-      if (this.inHead && this.keep(data, at) && this.errorName === 'HPE_INVALID_VERSION' && data[at] === 0x0d) {
+      if (this.inHead && this.keep(data, at) && this.errorName === 'HPE_INVALID_VERSION' && (data[at] === 0x0d || at === data.length)) {
         // llhttp flags the byte after the minor digit; the bytes before it may span reads.
         const seen = this.headPart ? this.headPart.subarray(0, this.headLen) : Buffer.alloc(0);
         this.versionRefused = /HTTP\/\d\.\d$/.test(seen.toString('latin1', Math.max(0, seen.length - 8)));

@@ -164,9 +164,13 @@ export class Exchange {
       // the lease (whose release may zero a replaced OIDC line) outlives it.
       const lease = this.lease;
       this.lease = null;
-      up.once('close', () => lease?.release());
-      // Bounded: an upstream that stops reading loses the connection.
-      up.setTimeout(this.ctx.connectTimeoutMs, () => up.destroy());
+      // A deadline, not inactivity: an upstream that keeps sending while it
+      // never reads would otherwise hold the socket, and the line, for ever.
+      const deadline = setTimeout(() => up.destroy(), this.ctx.connectTimeoutMs);
+      up.once('close', () => {
+        clearTimeout(deadline);
+        lease?.release();
+      });
       up.end(() => up.destroy());
       up.resume();
     }

@@ -84,3 +84,21 @@ describe('a connection attempt given up on', () => {
     assert.ok(err, 'a handshake cut short is an error');
   });
 });
+
+describe('a version llhttp will not speak, cut right after its digits', () => {
+  test('HTTP/9.9 is refused as a version (505 path), wherever the read ends', async () => {
+    const { MessageParser, Ev, loadParser } = await import('../../src/parse.js');
+    loadParser();
+    const wire = b('POST /v1/responses HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n');
+    const versionEnd = wire.indexOf('\r\n');
+    // Every cut from inside the request line to just past its CRLF.
+    for (let cut = 1; cut <= versionEnd + 2; cut++) {
+      const p = new MessageParser('REQUEST', 65536);
+      let step = p.execute(wire.subarray(0, cut), 0);
+      if (step.ev === Ev.More) step = p.execute(wire.subarray(cut), 0);
+      assert.equal(step.ev, Ev.Error, `cut at ${cut}`);
+      assert.equal(p.versionRefused, true, `cut at ${cut}: refused as a malformed line, not as a version`);
+      p.destroy();
+    }
+  });
+});
