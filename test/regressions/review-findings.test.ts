@@ -13,7 +13,10 @@ import { rss } from '../support/outcome.js';
 
 const CONNS = 24;
 const HEAD_BYTES = 24 * 1024;
-const BOUND_MB = 24;
+// Issue 10's bound for any input: +64 MB. The defect cost +212.7 MB here;
+// the fixed relay +7.5 MB on Node 20 and +23 to +25 MB on Node 24 (its read
+// path leaves more garbage before a GC), so 24 MB failed one Node 24 run in two.
+const BOUND_MB = 64;
 
 /** Sends `bytes` one byte per write, each written only once the previous one left. Bounded: bytes.length writes. */
 async function trickle(sock: net.Socket, bytes: Buffer): Promise<void> {
