@@ -198,11 +198,7 @@ class ClientConn implements ClientSide {
    * that stopped reading cannot hold it: past the idle timeout, reset anyway.
    */
   private reset(): void {
-    this.state = State.Closing;
-    this.exchange?.abort();
-    this.exchange = null;
-    this.pending = null;
-    clearTimeout(this.timer);
+    this.stop();
     const sock = this.sock;
     if (sock.destroyed) return;
     const rst = (): void => {
@@ -226,11 +222,7 @@ class ClientConn implements ClientSide {
    */
   private close(last?: Buffer): void {
     const destroy = (): void => void this.sock.destroy();
-    this.state = State.Closing;
-    this.exchange?.abort();
-    this.exchange = null;
-    this.pending = null;
-    clearTimeout(this.timer);
+    this.stop();
     // Socket inactivity, which reads and write progress both reset: a client
     // still reading the response slowly keeps it, one that stopped loses it.
     this.sock.setTimeout(this.opts.idleTimeoutMs, destroy);
@@ -266,17 +258,21 @@ class ClientConn implements ClientSide {
   };
 
   private teardown(): void {
-    this.state = State.Closing;
-    this.exchange?.abort();
-    this.exchange = null;
+    this.stop();
     this.sock.destroy();
   }
 
-  private readonly onClose = (): void => {
-    clearTimeout(this.timer);
+  /** Every way out of a connection starts here: no request in flight, nothing held, no timer. */
+  private stop(): void {
+    this.state = State.Closing;
     this.exchange?.abort();
     this.exchange = null;
     this.pending = null;
+    clearTimeout(this.timer);
+  }
+
+  private readonly onClose = (): void => {
+    this.stop();
     this.req.destroy();
   };
 }
