@@ -24,7 +24,7 @@ let authLine: Buffer | null = null;
 // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 // (RFC 9110 §11.2). Like the original's check, this looks at bytes only: a
 // `=` in the middle passes, and the upstream judges the value.
-const isToken68Byte = (b: number): boolean =>
+export const isToken68Byte = (b: number): boolean =>
   (b >= 0x30 && b <= 0x39) ||
   (b >= 0x41 && b <= 0x5a) ||
   (b >= 0x61 && b <= 0x7a) ||
@@ -41,7 +41,7 @@ const isBlankByte = (b: number): boolean => b === 0x0a || b === 0x0d || b === 0x
  * ArrayBuffer's backing store is always allocated outside the V8 heap and
  * never moves, whatever its length.
  */
-function offHeap(size: number): Buffer {
+export function offHeap(size: number): Buffer {
   return Buffer.from(new ArrayBuffer(size));
 }
 

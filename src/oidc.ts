@@ -6,8 +6,9 @@
 // token, JWT, access token) live only in Buffers: answers are scanned at byte
 // level, and only a copy whose secret bytes are blanked is ever decoded.
 import type net from 'node:net';
+import { isToken68Byte, offHeap } from './key.js';
 import { Ev, MessageParser } from './parse.js';
-import { connect, type Upstream } from './upstream.js';
+import { connect, parseUpstream, type Upstream } from './upstream.js';
 
 export const EXCHANGE_URL = 'https://auth.openai.com/oauth/token';
 /** Test hook (documented in the README): where the exchange goes instead. */
@@ -50,35 +51,12 @@ export class OidcError extends Error {
   }
 }
 
-// token68 (RFC 9110 §11.2): A-Z a-z 0-9 - . _ ~ + / and trailing '='. No
-// quote or backslash, so a token68 JSON string needs no unescaping.
-const TOKEN68 = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=') TOKEN68[c.charCodeAt(0)] = 1;
-
-/**
- * A Buffer whose bytes live in an ArrayBuffer backing store: off the V8
- * heap, never moved by a scavenge, so zeroing it leaves no stale copy
- * (small typed arrays would sit in the young generation; see key.ts).
- */
-function offHeap(size: number): Buffer {
-  return Buffer.from(new ArrayBuffer(size));
-}
-
+// Secrets are token68 (key.ts's alphabet): no quote or backslash, so a
+// token68 JSON string needs no unescaping.
 function isToken68(b: Buffer, start = 0, end = b.length): boolean {
   if (end - start < 1 || end - start > MAX_TOKEN) return false;
-  for (let i = start; i < end; i++) if (!TOKEN68[b[i]!]) return false;
+  for (let i = start; i < end; i++) if (!isToken68Byte(b[i]!)) return false;
   return true;
-}
-
-/** An https URL as the raw client needs it. */
-function endpoint(url: URL): Upstream {
-  return {
-    secure: true,
-    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-    port: url.port ? Number(url.port) : 443,
-    hostHeader: url.host,
-    target: url.pathname + url.search,
-  };
 }
 
 /** The URL if a secret may be sent to it (absolute https, no user info, no fragment); otherwise why not. */
@@ -117,7 +95,7 @@ async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promise<Buffe
   query.append('audience', cfg.audience);
   const head = Buffer.from(`GET ${u.pathname}?${query.toString()} HTTP/1.1\r\nHost: ${u.host}\r\n`, 'latin1');
   const tail = Buffer.from('Accept: application/json\r\nConnection: close\r\n\r\n', 'latin1');
-  const body = await call(endpoint(u), [head, BEARER, requestToken, CRLF, tail], step, 'GitHub OIDC token request', 'GITHUB');
+  const body = await call(parseUpstream(u.href), [head, BEARER, requestToken, CRLF, tail], step, 'GitHub OIDC token request', 'GITHUB');
   try {
     const at = answer(body, ['value'], step, 'GITHUB');
     const [s, e] = secretString(body, at, 'value', `${step} failed: the answer's value is not a token68 string of 1 to ${MAX_TOKEN} bytes`, 'GITHUB');
@@ -144,7 +122,7 @@ async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
     `POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`,
     'latin1',
   );
-  const body = await call(endpoint(u), [head, before, jwt, after], step, 'OpenAI workload identity token request', 'EXCHANGE');
+  const body = await call(parseUpstream(u.href), [head, before, jwt, after], step, 'OpenAI workload identity token request', 'EXCHANGE');
   try {
     const at = answer(body, ['access_token', 'issued_token_type', 'token_type', 'expires_in', 'expires_at'], step, 'EXCHANGE');
     const bad = (what: string): never => {
