@@ -1,7 +1,7 @@
 // `npm run demo`: stream one reply through the proxy, no key and no internet.
 //
 // It starts the fake Responses upstream (demo/fake-responses.ts) and the proxy
-// (dist/src/cli.js, as a child process with a dummy key piped on stdin), sends
+// (dist/src/main.js, as a child process with a dummy key piped on stdin), sends
 // one streaming `POST /v1/responses` through the proxy with plain node:http,
 // and prints each event as it arrives with the time it spent between the
 // upstream's write and the client's read. Then it stops both, the proxy by
@@ -15,14 +15,14 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { SENT_AT_COMMENT, SseReader, nowEpochMs, startFakeResponses } from './fake-responses.js';
 import type { FakeResponsesServer } from './fake-responses.js';
+import { MAIN } from '../src/cli/paths.js';
 
 /** The dummy key the demo pipes in; it only has to pass the proxy's `^[A-Za-z0-9_-]+$` check. */
 const DEMO_KEY = 'sk-demo-not-a-real-key';
 
-const CLI_PATH = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const CLI_PATH = MAIN;
 const POLL_MS = 25;
 
 interface ProxyOptions {
@@ -47,7 +47,7 @@ interface RunningProxy {
 }
 
 /**
- * Spawn `node dist/src/cli.js --upstream-url URL --server-info FILE --http-shutdown`,
+ * Spawn `node dist/src/main.js --upstream-url URL --server-info FILE --http-shutdown`,
  * pipe `key` on stdin, and wait until FILE names the port.
  */
 async function startProxy(options: ProxyOptions): Promise<RunningProxy> {

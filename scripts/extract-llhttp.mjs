@@ -1,12 +1,12 @@
 // Build step (npm run build, after tsc): takes the llhttp wasm module out of
 // the pinned llhttp-wasm package, where it is one base64 string in
-// out/index.js, checks it against the hash that src/llhttp-wasm.ts records,
-// and writes it beside the compiled parser as dist/src/llhttp.wasm. The
-// runtime never loads the package's JS wrapper (see src/parse.ts).
+// out/index.js, checks it against the hash that src/http/wasm.ts records,
+// and writes it beside the compiled parser as dist/src/http/llhttp.wasm. The
+// runtime never loads the package's JS wrapper (see src/http/parser.ts).
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { LLHTTP_WASM_FILE, LLHTTP_WASM_SHA256 } from '../dist/src/llhttp-wasm.js';
+import { LLHTTP_WASM_FILE, LLHTTP_WASM_SHA256 } from '../dist/src/http/wasm.js';
 
 const require = createRequire(import.meta.url);
 const pkgDir = require.resolve('llhttp-wasm/package.json').replace(/package\.json$/, '');

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
-import { splitRequestHead } from '../src/head.js';
-import { Dump, DUMP_BUDGET, DUMP_CAP } from '../src/tap.js';
+import { splitRequestHead } from '../src/http/head.js';
+import { Dump, DUMP_BUDGET, DUMP_CAP } from '../src/dump/tap.js';
 import { KEY, rawExchange, responsesComplete, runCli, startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Responder, type Upstream } from './support/harness.js';
 
 const NAME = /^(\d{6})-(\d{13})-(request|response)\.json$/;

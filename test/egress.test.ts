@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { parseEgressEnv, proxyFor, EgressError, type EgressConfig } from '../src/egress.js';
+import { parseEgressEnv, proxyFor, EgressError, type EgressConfig } from '../src/transport/egress.js';
 import { makeTestPki, type TestPki } from './support/certs.js';
 import { REFUSAL_BODY, startConnectProxy, type ConnectProxy, type ProxyMode } from './support/connect-proxy.js';
 import { KEY, rawExchange, REFUSED_PORT, request, responsesComplete, runCli, startProxy, startUpstream, type Upstream } from './support/harness.js';

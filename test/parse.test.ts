@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
-import { Ev, MessageParser } from '../src/parse.js';
+import { Ev, MessageParser } from '../src/http/parser.js';
 
 const llhttp = createRequire(import.meta.url)('llhttp-wasm') as typeof import('llhttp-wasm');
 const REQ = Buffer.from('POST /v1/responses HTTP/1.1\r\nHost: h\r\nX-Long-Name: some value\r\nContent-Length: 3\r\n\r\nabc');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { connect, parseUpstream } from '../../src/upstream.js';
+import { connect, parseUpstream } from '../../src/transport/upstream.js';
 import { b, startProxy, type Proxy } from '../support/harness.js';
 import { rss } from '../support/outcome.js';
 
@@ -90,7 +90,7 @@ describe('a connection attempt given up on', () => {
 
 describe('a version llhttp will not speak, cut right after its digits', () => {
   test('HTTP/9.9 is refused as a version (505 path), wherever the read ends', async () => {
-    const { MessageParser, Ev, loadParser } = await import('../../src/parse.js');
+    const { MessageParser, Ev, loadParser } = await import('../../src/http/parser.js');
     loadParser();
     const wire = b('POST /v1/responses HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n');
     const versionEnd = wire.indexOf('\r\n');

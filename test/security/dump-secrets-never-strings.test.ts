@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import v8 from 'node:v8';
-import { splitRequestHead } from '../../src/head.js';
-import { Dump } from '../../src/tap.js';
+import { splitRequestHead } from '../../src/http/head.js';
+import { Dump } from '../../src/dump/tap.js';
 import { tmpDir } from '../support/harness.js';
 import { countIn } from './support/tools.js';
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, startProxy, tmpDir } from '../support/harness.js';
-import { riskyStartup, splitNodeOptions } from '../../src/harden.js';
+import { riskyStartup, splitNodeOptions } from '../../src/secret/harden.js';
 
 const KEY = 'sk-risky-options-key-0123456789\n';
 const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ PATH: process.env.PATH ?? '', ...extra });

@@ -9,9 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { MAIN } from '../../src/cli/paths.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CLI = path.join(ROOT, 'dist/src/cli.js');
+/** The bin, as package.json names it. */
+export const CLI = MAIN;
 export const KEY = 'sk-test_Proxy-Key-0123456789';
 
 export interface Proxy {

@@ -3,10 +3,10 @@
 // reference of the rewrite, and the relay started in this process so that
 // fuzzing pays no spawn per case and a thrown exception fails the test.
 import net from 'node:net';
-import { createRelayServer } from '../../src/accept.js';
-import { StaticCredential } from '../../src/credential.js';
-import { requestPrefix } from '../../src/rewrite.js';
-import { parseUpstream, Pool } from '../../src/upstream.js';
+import { createRelayServer } from '../../src/relay/accept.js';
+import { StaticCredential } from '../../src/credential/credential.js';
+import { requestPrefix } from '../../src/relay/rewrite.js';
+import { parseUpstream, Pool } from '../../src/transport/upstream.js';
 import { KEY, rawExchange } from './harness.js';
 
 export interface Played {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { b, rawExchange, request, responsesComplete, ROOT, tmpDir, waitFor } from '../../support/harness.js';
+import { MAIN } from '../../../src/cli/paths.js';
 
 /** A key no other byte sequence in the process is likely to match by chance. */
 export function distinctiveKey(tag: string): string {
@@ -211,7 +212,7 @@ export async function startTlsUpstream(cert: string, key: string): Promise<TlsUp
 }
 
 export const PROBE = path.join(ROOT, 'dist/test/security/support/probe.js');
-export const CLI_PATH = path.join(ROOT, 'dist/src/cli.js');
+export const CLI_PATH = MAIN;
 
 export interface Probe {
   proc: ChildProcess;

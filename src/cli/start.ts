@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // Entry point: flags, key, listen, server-info. Every start-up failure is one
 // line on stderr and a non-zero exit, before anything listens or is written.
 import fs from 'node:fs';
@@ -6,20 +5,22 @@ import path from 'node:path';
 import tty from 'node:tty';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
-import { createRelayServer } from './accept.js';
-import { allowHostError } from './admit.js';
-import { OidcCredential, StaticCredential, type Credential } from './credential.js';
-import { assertInspectorOff, harden, HardenError, wipeOnExit } from './harden.js';
-import { configureEgress, EgressError, parseEgressEnv } from './egress.js';
-import { AUTH_HEADERS, KeyError, OIDC_REQUEST_TOKEN_WORDS, readKeyLine, readTokenLine, wipeKey, type AuthHeader } from './key.js';
-import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from './oidc.js';
-import { requestPrefix } from './rewrite.js';
-import { loadParser } from './parse.js';
+import { createRelayServer } from '../relay/accept.js';
+import { allowHostError } from '../relay/admit.js';
+import { StaticCredential, type Credential } from '../credential/credential.js';
+import { OidcCredential } from '../credential/oidc-credential.js';
+import { assertInspectorOff, harden, HardenError, wipeOnExit } from '../secret/harden.js';
+import { configureEgress, EgressError, parseEgressEnv } from '../transport/egress.js';
+import { AUTH_HEADERS, KeyError, OIDC_REQUEST_TOKEN_WORDS, readKeyLine, readTokenLine, type AuthHeader } from '../secret/key.js';
+import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from '../credential/oidc.js';
+import { requestPrefix } from '../relay/rewrite.js';
+import { loadParser } from '../http/parser.js';
 import { makeDirs } from './dirs.js';
+import { PACKAGE_JSON } from './paths.js';
 import { removeServerInfo, writeServerInfo } from './server-info.js';
-import { loadTrust, trustedCa, TrustError } from './trust.js';
-import { Dump } from './tap.js';
-import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from './upstream.js';
+import { loadTrust, trustedCa, TrustError } from '../transport/trust.js';
+import { Dump } from '../dump/tap.js';
+import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from '../transport/upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
 // Exit codes: 0 shutdown, 1 runtime failure (key, bind, server-info), 2 usage.
@@ -131,7 +132,7 @@ const NUMERIC = ['port', 'max-head-bytes', 'head-timeout', 'idle-timeout', 'max-
 
 async function yargsParse(argv: string[]): Promise<Raw> {
   const { default: yargs } = await import('yargs');
-  const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  const version = (createRequire(import.meta.url)(PACKAGE_JSON) as { version: string }).version;
   const shown: Record<string, object> = { ...FLAGS };
   for (const name of NUMERIC) {
     const f = FLAGS[name];
@@ -236,7 +237,7 @@ function readOidc(args: Raw, authHeader: AuthHeader): OidcConfig | null {
   };
 }
 
-async function main(): Promise<void> {
+export async function start(argv: string[]): Promise<void> {
   // A stderr reader that went away (EPIPE) must not turn every log line into
   // an uncaught exception whose report is one more failed write: a busy loop.
   process.stderr.on('error', () => {});
@@ -251,13 +252,12 @@ async function main(): Promise<void> {
   let requestToken: Buffer | null = null;
   // Every exit that runs JS: zero every secret, remove the server-info file.
   const cleanUp = (): void => {
-    wipeKey();
     requestToken?.fill(0);
     credential?.wipe();
     removeServerInfo();
   };
   wipeOnExit(cleanUp);
-  const opts = await readOptions(process.argv.slice(2));
+  const opts = await readOptions(argv);
   // The environment is read once, here: a bad proxy URL or CA file is a
   // configuration error like a bad flag (exit 2), found before the key is read.
   try {
@@ -386,4 +386,3 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (err) => process.stderr.write(`${NAME}: internal error: ${err.name}\n`));
 }
 
-await main();

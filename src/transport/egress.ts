@@ -11,7 +11,7 @@
 // REQUEST_METHOD says the process runs under CGI, where a client's `Proxy:`
 // header can set it.
 import net from 'node:net';
-import { MessageParser, Ev } from './parse.js';
+import { MessageParser, Ev } from '../http/parser.js';
 
 export interface Dest {
   secure: boolean;

@@ -6,9 +6,9 @@
 // token, JWT, access token) live only in Buffers: answers are scanned at byte
 // level, and only a copy whose secret bytes are blanked is ever decoded.
 import type net from 'node:net';
-import { isToken68Byte, offHeap } from './key.js';
-import { Ev, MessageParser } from './parse.js';
-import { connect, parseUpstream, type Upstream } from './upstream.js';
+import { isToken68Byte, offHeap } from '../secret/key.js';
+import { Ev, MessageParser } from '../http/parser.js';
+import { connect, parseUpstream, type Upstream } from '../transport/upstream.js';
 
 export const EXCHANGE_URL = 'https://auth.openai.com/oauth/token';
 /** Test hook (documented in the README): where the exchange goes instead. */

@@ -3,12 +3,12 @@
 // as they arrive. The response is parsed only to learn where it ends, so that
 // both connections can be reused; its bytes are never altered or re-framed.
 import type net from 'node:net';
-import type { Credential, Lease } from './credential.js';
+import type { Credential, Lease } from '../credential/credential.js';
 import type { ErrorKind } from './errors.js';
 import { upstreamErrorKind } from './errors.js';
-import { Ev, MessageParser } from './parse.js';
-import type { Tap } from './tap.js';
-import { connect, type Pool, type Upstream } from './upstream.js';
+import { Ev, MessageParser } from '../http/parser.js';
+import type { Tap } from '../dump/tap.js';
+import { connect, type Pool, type Upstream } from '../transport/upstream.js';
 
 export interface RelayContext {
   upstream: Upstream;

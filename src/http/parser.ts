@@ -13,7 +13,7 @@
 // message-complete, and the pause offset is mapped back onto the caller's
 // Buffer. The head bytes are kept here, capped, for head.ts to split.
 import v8 from 'node:v8';
-import { readPinnedWasm } from './llhttp-wasm.js';
+import { readPinnedWasm } from './wasm.js';
 
 // llhttp only ever sees heads and chunk lines here (Content-Length bodies are
 // counted, below), so V8's baseline wasm code is fast enough; skipping the

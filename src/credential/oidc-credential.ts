@@ -1,49 +1,8 @@
-// Where the Authorization line comes from: the stdin key (one line for the
-// process's life), or a GitHub OIDC exchange (oidc.ts) that renews itself in
-// the background. The relay asks for a lease per request and releases it
-// when the exchange ends; a line that has been replaced is zeroed only once
-// no lease on it is left, so a write still queued never sends a zeroed line.
+// The OIDC credential: a GitHub OIDC exchange (oidc.ts) that renews itself
+// in the background. A line that has been replaced is zeroed only once no
+// lease on it is left, so a write still queued never sends a zeroed line.
+import { noop, type Credential, type Granted, type Lease } from './credential.js';
 import { OidcError, type Issued } from './oidc.js';
-
-export interface Lease {
-  /** `Authorization: Bearer <token>\r\n`: valid until release(). */
-  readonly line: Buffer;
-  release(): void;
-  /** The upstream answered 401 to this line: renew before the next request. */
-  rejected(): void;
-}
-
-/** A lease, or null and an errno-style cause (errors.ts) when no valid token is left. */
-export type Granted = (lease: Lease | null, cause: string) => void;
-
-export interface Credential {
-  /**
-   * Calls back at once while a token is valid; waits only for a renewal
-   * already in flight. The returned function withdraws a wait (the client
-   * left), so nothing the exchange holds outlives it.
-   */
-  acquire(done: Granted): () => void;
-  /** Zeroes every line still held; for exit paths. */
-  wipe(): void;
-}
-
-/** Key mode: one line, never replaced, wiped at exit (key.ts). */
-export class StaticCredential implements Credential {
-  private readonly lease: Lease;
-
-  constructor(line: Buffer) {
-    this.lease = { line, release: noop, rejected: noop };
-  }
-
-  acquire(done: Granted): () => void {
-    done(this.lease, '');
-    return noop;
-  }
-
-  wipe(): void {
-    this.lease.line.fill(0);
-  }
-}
 
 /** A line and the leases on it; the credential's own reference counts as one. */
 class Held {
@@ -213,4 +172,3 @@ export class OidcCredential implements Credential {
   }
 }
 
-function noop(): void {}

@@ -2,10 +2,10 @@
 // `POST /v1/responses HTTP/1.1`, so the request line, the Host line and the
 // Authorization line are the same for every request and are built once; the
 // client's other field lines follow them byte for byte, in their order.
-import type { RequestHead } from './head.js';
-import { nameIs } from './head.js';
-import { forwardProxy } from './egress.js';
-import type { Upstream } from './upstream.js';
+import type { RequestHead } from '../http/head.js';
+import { nameIs } from '../http/head.js';
+import { forwardProxy } from '../transport/egress.js';
+import type { Upstream } from '../transport/upstream.js';
 
 /**
  * The request line and Host line; the key's line is kept apart (key.ts).

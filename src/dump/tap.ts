@@ -6,7 +6,7 @@
 // in a worker thread (dump-writer.ts), so no relayed byte waits for them.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { RequestHead } from './head.js';
+import type { RequestHead } from '../http/head.js';
 
 /** Body bytes (as framed on the wire) a dump keeps per direction; the rest is counted only. */
 export const DUMP_CAP = 4 * 1024 * 1024;
@@ -110,7 +110,7 @@ export class Dump {
 
   private writer(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./dump-writer.js', import.meta.url));
+    const w = new Worker(new URL('./writer.js', import.meta.url));
     w.on('message', (m: WriterReply) => {
       this.posted -= m.released;
       this.release(m.released);

@@ -19,8 +19,6 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 
 export class KeyError extends Error {}
 
-let authLine: Buffer | null = null;
-
 // token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 // (RFC 9110 §11.2). Like the original's check, this looks at bytes only: a
 // `=` in the middle passes, and the upstream judges the value.
@@ -126,13 +124,7 @@ export function readTokenLine(fd: number, prefix: Buffer, suffix: Buffer, words:
   }
 }
 
-/** The key's Authorization line, read from the first line of fd. */
+/** The key's Authorization (or api-key) line, read from the first line of fd; the caller owns it. */
 export function readKeyLine(fd = 0, header: AuthHeader = 'authorization', warn: (line: string) => void = () => {}): Buffer {
-  authLine = readTokenLine(fd, LINE_STARTS[header], CRLF, KEY_WORDS, warn);
-  return authLine;
-}
-
-/** Zeroes the key's only copy; called on every exit path. */
-export function wipeKey(): void {
-  authLine?.fill(0);
+  return readTokenLine(fd, LINE_STARTS[header], CRLF, KEY_WORDS, warn);
 }

@@ -2,7 +2,7 @@
 // a body byte, decodes the target or resolves a URL: the raw target bytes are
 // compared with the one allowed literal.
 import type { ErrorKind } from './errors.js';
-import { bytesAre, nameIs, value, type RequestHead } from './head.js';
+import { bytesAre, nameIs, value, type RequestHead } from '../http/head.js';
 
 export type Verdict =
   | { kind: 'forward' }

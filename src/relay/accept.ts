@@ -5,12 +5,12 @@
 import net from 'node:net';
 import { admit, listenerHosts, type Admission } from './admit.js';
 import { errorResponse, ERRORS, type ErrorKind } from './errors.js';
-import { nameIs, splitRequestHead } from './head.js';
-import { Ev, MessageParser } from './parse.js';
-import { Exchange, type ClientSide, type RelayContext } from './relay.js';
+import { nameIs, splitRequestHead } from '../http/head.js';
+import { Ev, MessageParser } from '../http/parser.js';
+import { Exchange, type ClientSide, type RelayContext } from './exchange.js';
 import { forwardedFields } from './rewrite.js';
-import type { Dump } from './tap.js';
-import { SOCKET_BUFFER } from './upstream.js';
+import type { Dump } from '../dump/tap.js';
+import { SOCKET_BUFFER } from '../transport/upstream.js';
 
 export interface ServerOptions {
   relay: RelayContext;
