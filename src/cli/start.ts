@@ -10,7 +10,7 @@ import { allowHostError } from '../relay/admit.js';
 import { StaticCredential, type Credential } from '../credential/credential.js';
 import { OidcCredential } from '../credential/oidc-credential.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from '../secret/harden.js';
-import { configureEgress, EgressError, parseEgressEnv } from '../transport/egress.js';
+import { EgressError, parseEgressEnv, type EgressConfig } from '../transport/egress.js';
 import { AUTH_HEADERS, KeyError, OIDC_REQUEST_TOKEN_WORDS, readKeyLine, readTokenLine, type AuthHeader } from '../secret/key.js';
 import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from '../credential/oidc.js';
 import { requestPrefix } from '../relay/rewrite.js';
@@ -18,9 +18,11 @@ import { loadParser } from '../http/parser.js';
 import { makeDirs } from './dirs.js';
 import { PACKAGE_JSON } from './paths.js';
 import { removeServerInfo, writeServerInfo } from './server-info.js';
-import { loadTrust, trustedCa, TrustError } from '../transport/trust.js';
+import { loadTrust, TrustError, type Trust } from '../transport/trust.js';
+import { Connector } from '../transport/connect.js';
+import { Pool } from '../transport/pool.js';
 import { Dump } from '../dump/tap.js';
-import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from '../transport/upstream.js';
+import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, type Upstream } from '../transport/upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
 // Exit codes: 0 shutdown, 1 runtime failure (key, bind, server-info), 2 usage.
@@ -260,9 +262,11 @@ export async function start(argv: string[]): Promise<void> {
   const opts = await readOptions(argv);
   // The environment is read once, here: a bad proxy URL or CA file is a
   // configuration error like a bad flag (exit 2), found before the key is read.
+  let egress: EgressConfig;
+  let trust: Trust;
   try {
-    configureEgress(parseEgressEnv(process.env));
-    loadTrust(process.env);
+    egress = parseEgressEnv(process.env);
+    trust = loadTrust(process.env);
   } catch (err) {
     if (err instanceof EgressError || err instanceof TrustError) die(err.message, EXIT_USAGE);
     throw err;
@@ -317,11 +321,13 @@ export async function start(argv: string[]): Promise<void> {
       process.kill(process.pid, signal);
     });
   }
+  // Every connection to an upstream (the relay's and the OIDC calls') goes this one way.
+  const connector = new Connector(egress, trust);
   if (opts.oidc) {
     // The request token's only copy; kept for renewals, wiped at exit.
     const token = (requestToken = secret);
     const cfg = opts.oidc;
-    const renew = () => obtain(cfg, token);
+    const renew = () => obtain(cfg, token, connector);
     let first;
     try {
       // Only a process that holds a valid access token listens (as the original).
@@ -344,7 +350,8 @@ export async function start(argv: string[]): Promise<void> {
     relay: {
       upstream: opts.upstream,
       pool,
-      prefix: requestPrefix(opts.upstream),
+      connector,
+      prefix: requestPrefix(opts.upstream, connector.forwardProxy(opts.upstream)),
       credential,
       connectTimeoutMs: opts.connectTimeoutMs,
       maxHeadBytes: opts.maxHeadBytes,
@@ -355,7 +362,7 @@ export async function start(argv: string[]): Promise<void> {
     headTimeoutMs: opts.headTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     maxConnections: opts.maxConnections,
-    ...(dump ? { dump } : {}),
+    observers: dump ? [dump] : [],
     log,
   });
   server.on('error', (err: NodeJS.ErrnoException) => die(`cannot listen on 127.0.0.1:${opts.port} (${err.code ?? err.message})`, EXIT_FAILURE));
@@ -379,7 +386,7 @@ export async function start(argv: string[]): Promise<void> {
     }
     // SSL_CERT_FILE/DIR roots: built here, in the same turn, so no request is
     // read before it and start-up does not wait for it.
-    trustedCa();
+    trust.options();
   });
 
   // One broken connection must not take the others with it.

@@ -1,14 +1,15 @@
 // GitHub Actions workload identity: the job's OIDC request token (stdin) buys
 // a GitHub-signed JWT, and the JWT buys a short-lived OpenAI access token.
-// Both calls are written with the relay's own raw client (upstream.ts's
-// connect(), so the egress stage applies, and llhttp framing from parse.ts),
+// Both calls are written with the relay's own raw client (the transport's
+// Connector, so the egress stage applies, and llhttp framing from parse.ts),
 // never node:https, whose headers are JS strings. The three secrets (request
 // token, JWT, access token) live only in Buffers: answers are scanned at byte
 // level, and only a copy whose secret bytes are blanked is ever decoded.
 import type net from 'node:net';
 import { isToken68Byte, offHeap } from '../secret/key.js';
 import { Ev, MessageParser } from '../http/parser.js';
-import { connect, parseUpstream, type Upstream } from '../transport/upstream.js';
+import type { Connector } from '../transport/connect.js';
+import { parseUpstream, type Upstream } from '../transport/upstream.js';
 
 export const EXCHANGE_URL = 'https://auth.openai.com/oauth/token';
 /** Test hook (documented in the README): where the exchange goes instead. */
@@ -72,10 +73,10 @@ export function httpsUrl(raw: string): URL | 'invalid' | 'not-https' {
 }
 
 /** Fetches the GitHub JWT, then exchanges it; the JWT is zeroed either way. */
-export async function obtain(cfg: OidcConfig, requestToken: Buffer): Promise<Issued> {
-  const jwt = await githubToken(cfg, requestToken);
+export async function obtain(cfg: OidcConfig, requestToken: Buffer, connector: Connector): Promise<Issued> {
+  const jwt = await githubToken(cfg, requestToken, connector);
   try {
-    return await exchange(cfg, jwt);
+    return await exchange(cfg, jwt, connector);
   } finally {
     jwt.fill(0);
   }
@@ -87,7 +88,7 @@ export async function obtain(cfg: OidcConfig, requestToken: Buffer): Promise<Iss
  * are not followed (a 3xx is a failure), so the request token goes only
  * where the operator pointed it.
  */
-async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promise<Buffer> {
+async function githubToken(cfg: OidcConfig, requestToken: Buffer, connector: Connector): Promise<Buffer> {
   const step = 'GitHub OIDC token request';
   const u = cfg.requestUrl;
   const query = new URLSearchParams(u.search);
@@ -95,7 +96,7 @@ async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promise<Buffe
   query.append('audience', cfg.audience);
   const head = Buffer.from(`GET ${u.pathname}?${query.toString()} HTTP/1.1\r\nHost: ${u.host}\r\n`, 'latin1');
   const tail = Buffer.from('Accept: application/json\r\nConnection: close\r\n\r\n', 'latin1');
-  const body = await call(parseUpstream(u.href), [head, BEARER, requestToken, CRLF, tail], step, 'GitHub OIDC token request', 'GITHUB');
+  const body = await call(connector, parseUpstream(u.href), [head, BEARER, requestToken, CRLF, tail], step, 'GitHub OIDC token request', 'GITHUB');
   try {
     const at = answer(body, ['value'], step, 'GITHUB');
     const [s, e] = secretString(body, at, 'value', `${step} failed: the answer's value is not a token68 string of 1 to ${MAX_TOKEN} bytes`, 'GITHUB');
@@ -108,7 +109,7 @@ async function githubToken(cfg: OidcConfig, requestToken: Buffer): Promise<Buffe
 }
 
 /** RFC 8693 token exchange at the OpenAI token endpoint. */
-async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
+async function exchange(cfg: OidcConfig, jwt: Buffer, connector: Connector): Promise<Issued> {
   const step = 'OpenAI workload identity token exchange';
   const u = cfg.exchangeUrl;
   const before = Buffer.from(
@@ -122,7 +123,7 @@ async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
     `POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`,
     'latin1',
   );
-  const body = await call(parseUpstream(u.href), [head, before, jwt, after], step, 'OpenAI workload identity token request', 'EXCHANGE');
+  const body = await call(connector, parseUpstream(u.href), [head, before, jwt, after], step, 'OpenAI workload identity token request', 'EXCHANGE');
   try {
     const at = answer(body, ['access_token', 'issued_token_type', 'token_type', 'expires_in', 'expires_at'], step, 'EXCHANGE');
     const bad = (what: string): never => {
@@ -154,7 +155,7 @@ async function exchange(cfg: OidcConfig, jwt: Buffer): Promise<Issued> {
  * 2xx answer. The request parts are zeroed once the call is over, whatever
  * its outcome: the connection is then closed, so no write can still use them.
  */
-function call(ep: Upstream, parts: Buffer[], step: string, rejected: string, tag: string): Promise<Buffer> {
+function call(connector: Connector, ep: Upstream, parts: Buffer[], step: string, rejected: string, tag: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const res = new MessageParser('RESPONSE', MAX_ANSWER_HEAD);
     const raw: Buffer[] = [];
@@ -224,7 +225,7 @@ function call(ep: Upstream, parts: Buffer[], step: string, rejected: string, tag
       if (res.headDone && res.finish()) return complete();
       fail('connection closed before the answer ended', 'CLOSED');
     };
-    sock = connect(ep, CALL_TIMEOUT_MS, (err, s) => {
+    sock = connector.connect(ep, CALL_TIMEOUT_MS, (err, s) => {
       if (done) return;
       if (err) return fail(`cannot connect (${err.code ?? 'error'})`, err.code && /^[A-Z0-9_]{1,40}$/.test(err.code) ? err.code : 'CONNECT');
       s.on('data', onData).on('end', onEnd).on('close', onEnd);

@@ -1,12 +1,14 @@
-// --dump-dir: an optional observer of one admitted exchange. The relay hands
-// it the client's head (never the rewritten one, so never the credential
-// line), the request body bytes as forwarded, the response bytes as relayed,
-// and how the exchange ended. On the byte path it only copies bytes, up to a
+// --dump-dir: an optional observer of one admitted exchange (it implements
+// the relay's observer interface). The relay hands it the client's head
+// (never the rewritten one, so never the credential line), the request body
+// bytes as forwarded, the response head and its de-chunked body data as
+// relayed, and how the exchange ended. On the byte path it only copies bytes, up to a
 // cap, into blocks it owns; de-chunking, decoding, JSON and file writes run
 // in a worker thread (dump-writer.ts), so no relayed byte waits for them.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { RequestHead } from '../http/head.js';
+import type { ExchangeObserver, Observer, Outcome } from '../relay/observer.js';
 
 /** Body bytes (as framed on the wire) a dump keeps per direction; the rest is counted only. */
 export const DUMP_CAP = 4 * 1024 * 1024;
@@ -70,7 +72,7 @@ export interface WriterReply {
 }
 
 /** The dump directory, the sequence, the shared byte budget and the writer thread. */
-export class Dump {
+export class Dump implements Observer {
   private seq = 0;
   private held = 0;
   private worker: Worker | null = null;
@@ -176,13 +178,7 @@ class Sink {
   }
 }
 
-const enum Phase {
-  /** Waiting for (more of) a response head. */
-  Head,
-  Body,
-}
-
-export class Tap {
+export class Tap implements ExchangeObserver {
   private readonly request: Sink;
   private readonly response: Sink;
   private readonly reqHeaders: Header[];
@@ -192,8 +188,7 @@ export class Tap {
   private readonly reqEncoding: string;
   private requestWritten = false;
   private done = false;
-  private phase = Phase.Head;
-  private headBytes: Buffer | null = null;
+  /** 0 until the final response head: without one, no response file is written. */
   private status = 0;
   private resHeaders: Header[] = [];
 
@@ -218,44 +213,25 @@ export class Tap {
     if (!this.requestWritten) this.writeRequest(false);
   }
 
-  /** Bytes as relayed to the client: interim heads, the final head, then the body. */
-  relayed(bytes: Buffer): void {
+  responseHead(status: number, head: Buffer): void {
     if (this.done) return;
-    if (this.phase === Phase.Body) return this.response.add(bytes);
-    // Heads are small (the relay's --max-head-bytes bounds them) and arrive
-    // whole in practice; a head split across writes is joined here.
-    let buf = this.headBytes ? Buffer.concat([this.headBytes, bytes]) : bytes;
-    for (;;) {
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) {
-        this.headBytes = Buffer.from(buf);
-        return;
-      }
-      this.headBytes = null;
-      const status = Number(buf.toString('latin1', 9, 12));
-      const next = end + 4;
-      // 1xx interim heads are relayed but not dumped; the final head follows.
-      if (status >= 200) {
-        this.status = status;
-        this.resHeaders = responseHeaders(buf, end);
-        this.phase = Phase.Body;
-        if (next < buf.length) this.response.add(buf, next);
-        return;
-      }
-      if (next >= buf.length) return;
-      buf = buf.subarray(next);
-    }
+    this.status = status;
+    this.resHeaders = responseHeaders(head);
+  }
+
+  responseBody(data: Buffer): void {
+    if (!this.done) this.response.add(data);
   }
 
   /**
    * The exchange is over: 'complete' at the response's framing, otherwise the
    * error kind or 'client_abort'. Only the first call counts.
    */
-  end(how: string): void {
+  end(how: Outcome): void {
     if (this.done) return;
     this.done = true;
     if (!this.requestWritten) this.writeRequest(true);
-    if (this.phase !== Phase.Body) return; // No response head came: no response file.
+    if (this.status === 0) return; // No response head came: no response file.
     const r = this.response;
     const rec: DumpRecord = {
       file: `${this.stem}-response.json`,
@@ -265,7 +241,8 @@ export class Tap {
       body: [],
       bodyBytes: r.seen,
       truncated: r.kept < r.seen,
-      chunked: isChunked(this.resHeaders),
+      // The parser has already taken the chunk framing off.
+      chunked: false,
       encoding: encodingOf(this.resHeaders),
       ...(how === 'complete' ? {} : { ended: how }),
     };
@@ -310,8 +287,9 @@ export function isSecret(name: string): boolean {
 }
 
 /** The field lines of a response head llhttp has accepted, in wire order and case. */
-function responseHeaders(buf: Buffer, end: number): Header[] {
+function responseHeaders(buf: Buffer): Header[] {
   const out: Header[] = [];
+  const end = buf.length - 4;
   let i = buf.indexOf('\r\n') + 2;
   while (i < end + 2) {
     const eol = buf.indexOf('\r\n', i);

@@ -8,8 +8,9 @@
 // header strings (trailers included) in per-parser arrays until the next
 // message, copies every body span out again, and mallocs and frees a buffer
 // per execute() (shared/STYLE.md §5, §6). Here no callback builds a string
-// or an array: spans are positions in the caller's Buffer, used only to
-// count trailer bytes. The parser is paused at headers-complete and
+// or an array: spans are positions in the caller's Buffer, used to count
+// trailer bytes and, for a caller that asks (onBody), to hand it de-chunked
+// body data as views of its own bytes. The parser is paused at headers-complete and
 // message-complete, and the pause offset is mapped back onto the caller's
 // Buffer. The head bytes are kept here, capped, for head.ts to split.
 import v8 from 'node:v8';
@@ -82,7 +83,7 @@ export function loadParser(): void {
       wasm_on_header_field: (_p: number, at: number, len: number) => current!.onFieldSpan(at, len),
       wasm_on_header_value: (_p: number, at: number, len: number) => current!.onFieldSpan(at, len),
       wasm_on_headers_complete: (p: number) => current!.onHeadersComplete(p),
-      wasm_on_body: () => OK,
+      wasm_on_body: (_p: number, at: number, len: number) => current!.onBodySpan(at, len),
       wasm_on_message_complete: () => PAUSED,
     },
   });
@@ -150,6 +151,15 @@ export class MessageParser {
   private fed = 0;
   /** Stream offset of the first trailer byte llhttp reported, or -1 before any. */
   private trailerStart = -1;
+  /**
+   * Opt-in: hears each piece of body data, de-chunked, as it is parsed, in
+   * the caller's own bytes (valid during the call only). Unset, body spans
+   * cost one check each.
+   */
+  onBody: ((data: Buffer) => void) | null = null;
+  /** The bytes and wasm address of the execute() in progress, to map body spans back onto. */
+  private data: Buffer | null = null;
+  private ptr = 0;
 
   /**
    * `maxHead` caps the head, `maxTrailers` the trailer section (RFC 9112
@@ -168,8 +178,11 @@ export class MessageParser {
     const data = from === 0 ? chunk : chunk.subarray(from);
     const ptr = input(data);
     current = this;
+    this.data = data;
+    this.ptr = ptr;
     const rc = x.llhttp_execute(this.p, ptr, data.length);
     current = null;
+    this.data = null;
     if (rc === OK) {
       this.fed += data.length;
       if (this.inHead) return this.keep(data, data.length) ? { ev: Ev.More, pos: chunk.length } : this.fail(from, data.length);
@@ -225,6 +238,12 @@ export class MessageParser {
     return USER;
   }
 
+  /** wasm_on_body: a span of body data inside the execute() in progress. */
+  onBodySpan(at: number, len: number): number {
+    if (this.onBody && len > 0) this.onBody(this.data!.subarray(at - this.ptr, at - this.ptr + len));
+    return OK;
+  }
+
   /**
    * A Content-Length body needs no parsing, only counting: it bypasses llhttp
    * and the copy into wasm memory, which is most of the relay's cost on a
@@ -234,6 +253,7 @@ export class MessageParser {
   private skipBody(chunk: Buffer, from: number): Step {
     const n = Math.min(this.bodyLeft, chunk.length - from);
     this.bodyLeft -= n;
+    if (this.onBody && n > 0) this.onBody(chunk.subarray(from, from + n));
     if (this.bodyLeft > 0) return { ev: Ev.More, pos: chunk.length };
     wasm!.llhttp_reset(this.p);
     this.endMessage();
@@ -278,6 +298,7 @@ export class MessageParser {
   /** Frees the llhttp state; safe to call more than once. */
   destroy(): void {
     this.bodyLeft = 0;
+    this.onBody = null;
     if (this.p) wasm!.llhttp_free(this.p);
     this.p = 0;
     this.headPart = null;

@@ -8,9 +8,9 @@ import { errorResponse, ERRORS, type ErrorKind } from './errors.js';
 import { nameIs, splitRequestHead } from '../http/head.js';
 import { Ev, MessageParser } from '../http/parser.js';
 import { Exchange, type ClientSide, type RelayContext } from './exchange.js';
+import { observe, type Observer } from './observer.js';
 import { forwardedFields } from './rewrite.js';
-import type { Dump } from '../dump/tap.js';
-import { SOCKET_BUFFER } from '../transport/upstream.js';
+import { SOCKET_BUFFER } from '../transport/connect.js';
 
 export interface ServerOptions {
   relay: RelayContext;
@@ -24,8 +24,8 @@ export interface ServerOptions {
   /** A kept-alive connection with no request in flight is closed after this. */
   idleTimeoutMs: number;
   maxConnections: number;
-  /** --dump-dir: each admitted exchange is observed and written there. */
-  dump?: Dump;
+  /** The optional stages that watch each admitted exchange (--dump-dir's tap). */
+  observers?: readonly Observer[];
   /** One line per failure the operator should know about; never request bytes. */
   log: (line: string) => void;
 }
@@ -160,7 +160,7 @@ class ClientConn implements ClientSide {
     this.keepAlive = this.req.keepAlive;
     this.state = State.Body;
     const idempotent = head.fields.some((f) => nameIs(head, f, 'idempotency-key'));
-    this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent, this.opts.dump?.open(head));
+    this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent, observe(this.opts.observers ?? [], head));
     return true;
   }
 

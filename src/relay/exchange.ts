@@ -7,11 +7,15 @@ import type { Credential, Lease } from '../credential/credential.js';
 import type { ErrorKind } from './errors.js';
 import { upstreamErrorKind } from './errors.js';
 import { Ev, MessageParser } from '../http/parser.js';
-import type { Tap } from '../dump/tap.js';
-import { connect, type Pool, type Upstream } from '../transport/upstream.js';
+import type { ExchangeObserver } from './observer.js';
+import type { Connector } from '../transport/connect.js';
+import type { Pool } from '../transport/pool.js';
+import type { Upstream } from '../transport/upstream.js';
 
 export interface RelayContext {
   upstream: Upstream;
+  /** Makes verified upstream connections, through whatever egress route start-up chose. */
+  connector: Connector;
   pool: Pool;
   /** Request line and Host line (rewrite.ts). */
   prefix: Buffer;
@@ -77,10 +81,11 @@ export class Exchange {
     private readonly ctx: RelayContext,
     fields: Buffer,
     idempotent: boolean,
-    /** --dump-dir's observer: it sees the bytes and the ending, never the rewritten head. */
-    private readonly tap?: Tap,
+    /** The optional stages' view (observer.ts): bytes and the ending, never the rewritten head. */
+    private readonly watch?: ExchangeObserver,
   ) {
     this.res = new MessageParser('RESPONSE', RESPONSE_HEAD_MAX, RESPONSE_TRAILERS_MAX);
+    if (watch) this.res.onBody = (data) => watch.responseBody(data);
     // Body bytes wait in `queued` until a credential line (a renewal may be in
     // flight) and a connection are in hand; pausing the client bounds that queue.
     this.client.sock.pause();
@@ -108,7 +113,7 @@ export class Exchange {
   private connectFresh(): void {
     // Body bytes wait in `queued`; pausing the client bounds that queue.
     this.client.sock.pause();
-    this.connecting = connect(this.ctx.upstream, this.ctx.connectTimeoutMs, (err, sock) => {
+    this.connecting = this.ctx.connector.connect(this.ctx.upstream, this.ctx.connectTimeoutMs, (err, sock) => {
       this.connecting = null;
       if (this.closed) {
         sock.destroy();
@@ -123,7 +128,7 @@ export class Exchange {
   /** Client body bytes, exactly as framed by the client. */
   sendBody(bytes: Buffer): void {
     if (bytes.length === 0 || this.closed) return;
-    this.tap?.requestBody(bytes);
+    this.watch?.requestBody(bytes);
     if (this.replay) {
       this.replay.push(bytes);
       this.replayBytes += bytes.length;
@@ -139,7 +144,7 @@ export class Exchange {
   /** The client's request ended at its framing. (A response that ends first closes the exchange: endEarly.) */
   endRequest(): void {
     this.requestDone = true;
-    this.tap?.requestEnd();
+    this.watch?.requestEnd();
   }
 
   /**
@@ -156,7 +161,7 @@ export class Exchange {
     if (up) {
       if (valid.length > 0) {
         up.write(valid);
-        this.tap?.requestBody(valid);
+        this.watch?.requestBody(valid);
       }
       this.detach(up);
       this.up = null;
@@ -180,7 +185,7 @@ export class Exchange {
   /** The client went away or failed: release everything at once. */
   abort(): void {
     if (this.closed) return;
-    this.tap?.end('client_abort');
+    this.watch?.end('client_abort');
     this.closed = true;
     // Still connecting (or in its TLS handshake): end that attempt too, now,
     // not at --connect-timeout.
@@ -231,7 +236,7 @@ export class Exchange {
       this.relay(chunk);
     } catch {
       // A bug must cost this exchange, never the process.
-      this.tap?.end('upstream_protocol');
+      this.watch?.end('upstream_protocol');
       this.abort();
       this.client.exchangeFailed('upstream_protocol', true);
     } finally {
@@ -258,6 +263,7 @@ export class Exchange {
           // after it leave in one writev; nothing waits past this read.
           if (!client.writableCorked) client.cork();
           if (this.res.status === 401) this.lease?.rejected();
+          if (!this.res.interim) this.watch?.responseHead(this.res.status, this.res.head());
           this.write(client, this.res.head());
           break;
         case Ev.End:
@@ -289,7 +295,6 @@ export class Exchange {
   private write(client: net.Socket, bytes: Buffer): void {
     this.started = true;
     client.write(bytes);
-    this.tap?.relayed(bytes);
   }
 
   private readonly onEnd = (): void => {
@@ -346,7 +351,7 @@ export class Exchange {
 
   private settle(pool: boolean, reusable: boolean): void {
     const up = this.up!;
-    this.tap?.end('complete');
+    this.watch?.end('complete');
     this.closed = true;
     this.detach(up);
     this.res.destroy();
@@ -362,7 +367,7 @@ export class Exchange {
   /** Ends the exchange with an error; the client side decides what the client sees. */
   fail(kind: ErrorKind, cause?: string): void {
     if (this.closed) return;
-    this.tap?.end(kind);
+    this.watch?.end(kind);
     this.abort();
     if (this.up) this.detach(this.up);
     this.client.exchangeFailed(kind, this.started, cause);

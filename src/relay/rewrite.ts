@@ -4,17 +4,16 @@
 // client's other field lines follow them byte for byte, in their order.
 import type { RequestHead } from '../http/head.js';
 import { nameIs } from '../http/head.js';
-import { forwardProxy } from '../transport/egress.js';
 import type { Upstream } from '../transport/upstream.js';
 
 /**
- * The request line and Host line; the key's line is kept apart (key.ts).
- * Host comes first, as RFC 9112 §3.2 asks of user agents. Through a forward
- * proxy (http upstream, HTTP_PROXY), the target is in absolute form (RFC 9112
- * §3.2.2) and the proxy's own credentials follow Host.
+ * The request line and Host line; the credential's line is kept apart
+ * (credential/). Host comes first, as RFC 9112 §3.2 asks of user agents.
+ * Through a forward proxy (http upstream, HTTP_PROXY: the transport's
+ * forwardProxy()), the target is in absolute form (RFC 9112 §3.2.2) and the
+ * proxy's own credentials (`authLine`, maybe empty) follow Host.
  */
-export function requestPrefix(u: Upstream): Buffer {
-  const proxy = forwardProxy(u);
+export function requestPrefix(u: Upstream, proxy: { authLine: Buffer } | null): Buffer {
   const target = proxy ? `http://${u.hostHeader}${u.target}` : u.target;
   const line = Buffer.from(`POST ${target} HTTP/1.1\r\nHost: ${u.hostHeader}\r\n`, 'latin1');
   return proxy ? Buffer.concat([line, proxy.authLine]) : line;

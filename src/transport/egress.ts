@@ -3,7 +3,7 @@
 // for an https upstream, the proxy itself (absolute-form target) for an http
 // one. upstream.ts layers TLS on what this returns and never learns which.
 //
-// The variables are read once, at start-up (configureEgress), with curl's
+// The variables are read once, at start-up (parseEgressEnv), with curl's
 // conventions (libcurl-env(3), everything.curl.dev "Proxy environment
 // variables"): the lowercase name first, then the uppercase one; a
 // scheme-specific variable before ALL_PROXY; NO_PROXY before both. As reqwest
@@ -40,8 +40,8 @@ type NoProxyRule =
 
 export class EgressError extends Error {}
 
-const NONE: EgressConfig = { https: null, http: null, noProxy: [] };
-let config: EgressConfig = NONE;
+/** No proxy: every connection is direct. */
+export const NO_EGRESS: EgressConfig = { https: null, http: null, noProxy: [] };
 
 /** Reads the proxy variables; throws EgressError with a one-line message that never holds a credential. */
 export function parseEgressEnv(env: NodeJS.ProcessEnv): EgressConfig {
@@ -57,17 +57,12 @@ export function parseEgressEnv(env: NodeJS.ProcessEnv): EgressConfig {
   const https = pick('https_proxy') ?? all;
   const http = pick('http_proxy') ?? all;
   const no = pick('no_proxy');
-  if (!https && !http) return NONE;
+  if (!https && !http) return NO_EGRESS;
   return {
     https: https ? parseProxyUrl(...https) : null,
     http: http ? parseProxyUrl(...http) : null,
     noProxy: no ? parseNoProxy(no[1]) : [],
   };
-}
-
-/** Called once at start-up; every later connect() follows it. */
-export function configureEgress(c: EgressConfig): void {
-  config = c;
 }
 
 function parseProxyUrl(variable: string, raw: string): HttpProxy {
@@ -187,7 +182,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** The proxy a connection to `d` goes through, or null for a direct one. */
-export function proxyFor(d: Dest, c: EgressConfig = config): HttpProxy | null {
+export function proxyFor(d: Dest, c: EgressConfig): HttpProxy | null {
   const proxy = d.secure ? c.https : c.http;
   if (!proxy || isLoopbackHost(d.host) || bypass(c.noProxy, d)) return null;
   return proxy;
@@ -199,8 +194,8 @@ export function proxyFor(d: Dest, c: EgressConfig = config): HttpProxy | null {
  * credentials; `null` when the request goes straight to the origin or through
  * a tunnel, where the origin-form target is right.
  */
-export function forwardProxy(d: Dest): HttpProxy | null {
-  return d.secure ? null : proxyFor(d);
+export function forwardProxy(d: Dest, c: EgressConfig): HttpProxy | null {
+  return d.secure ? null : proxyFor(d, c);
 }
 
 export type Dialed = (err: NodeJS.ErrnoException | null) => void;
@@ -214,8 +209,8 @@ const MAX_CONNECT_HEAD = 16 * 1024;
  * `ready` once the stream may carry the caller's first byte. The socket is
  * returned at once so the caller's deadline can destroy it in any phase.
  */
-export function dial(d: Dest, options: Partial<net.NetConnectOpts>, ready: Dialed): net.Socket {
-  const proxy = proxyFor(d);
+export function dial(d: Dest, c: EgressConfig, options: Partial<net.NetConnectOpts>, ready: Dialed): net.Socket {
+  const proxy = proxyFor(d, c);
   const to = proxy ?? d;
   const sock = net.connect({ ...options, host: to.host, port: to.port } as net.NetConnectOpts);
   sock.setNoDelay(true);

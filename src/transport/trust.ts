@@ -11,9 +11,23 @@ import tls from 'node:tls';
 
 export class TrustError extends Error {}
 
-let extra: { secureContext: tls.SecureContext } | Record<string, never> = {};
-/** The CA list for `extra`, until the context is built (trustedCa). */
-let pending: string[] | null = null;
+type TlsTrust = { secureContext: tls.SecureContext } | Record<string, never>;
+
+/** The TLS options that verify an upstream: empty (Node's own store) unless SSL_CERT_FILE/DIR added roots. */
+export class Trust {
+  private built: TlsTrust = {};
+
+  /** `pending`: the CA list for the context, built at the first options() call. */
+  constructor(private pending: string[] | null = null) {}
+
+  options(): TlsTrust {
+    if (this.pending) {
+      this.built = { secureContext: tls.createSecureContext({ ca: this.pending }) };
+      this.pending = null;
+    }
+    return this.built;
+  }
+}
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
@@ -47,7 +61,7 @@ function nodeDefaults(env: NodeJS.ProcessEnv): string[] {
 }
 
 /** Reads SSL_CERT_FILE / SSL_CERT_DIR once; throws TrustError (one line) when one is set but unusable. */
-export function loadTrust(env: NodeJS.ProcessEnv): void {
+export function loadTrust(env: NodeJS.ProcessEnv): Trust {
   const added: string[] = [];
   if (env.SSL_CERT_FILE) {
     const certs = certsIn(env.SSL_CERT_FILE, 'SSL_CERT_FILE');
@@ -70,7 +84,7 @@ export function loadTrust(env: NodeJS.ProcessEnv): void {
       }
     }
   }
-  if (added.length === 0) return;
+  if (added.length === 0) return new Trust();
   // These variables usually name the system bundle, which overlaps Node's own
   // roots almost entirely (and SSL_CERT_DIR holds each certificate twice, as
   // a file and as its hash link). Parsing ~450 certificates into a context
@@ -79,7 +93,7 @@ export function loadTrust(env: NodeJS.ProcessEnv): void {
   const defaults = nodeDefaults(env);
   const seen = new Set(defaults.map(canonical));
   const fresh = added.filter((pem) => !seen.has(canonical(pem)) && seen.add(canonical(pem)));
-  if (fresh.length === 0) return;
+  if (fresh.length === 0) return new Trust();
   for (const pem of fresh) {
     try {
       new crypto.X509Certificate(pem);
@@ -87,16 +101,7 @@ export function loadTrust(env: NodeJS.ProcessEnv): void {
       throw new TrustError('SSL_CERT_FILE/SSL_CERT_DIR: a certificate could not be parsed');
     }
   }
-  // Building the context parses every root again (~50 ms): cli.ts does it
+  // Building the context parses every root again (~50 ms): the CLI does it
   // once listening, after server-info is written and before any request.
-  pending = [...defaults, ...fresh];
-}
-
-/** TLS options for an upstream connection: empty unless SSL_CERT_FILE/DIR added roots. */
-export function trustedCa(): { secureContext: tls.SecureContext } | Record<string, never> {
-  if (pending) {
-    extra = { secureContext: tls.createSecureContext({ ca: pending }) };
-    pending = null;
-  }
-  return extra;
+  return new Trust([...defaults, ...fresh]);
 }

@@ -7,7 +7,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { connect, parseUpstream } from '../../src/transport/upstream.js';
+import { parseUpstream } from '../../src/transport/upstream.js';
+import { Connector } from '../../src/transport/connect.js';
+import { NO_EGRESS } from '../../src/transport/egress.js';
+import { Trust } from '../../src/transport/trust.js';
 import { b, startProxy, type Proxy } from '../support/harness.js';
 import { rss } from '../support/outcome.js';
 
@@ -76,7 +79,7 @@ describe('a connection attempt given up on', () => {
     const u = parseUpstream(`https://127.0.0.1:${port}/v1/responses`);
     let sock: net.Socket | null = null;
     const ended = new Promise<NodeJS.ErrnoException | null>((resolve) => {
-      sock = connect(u, 600_000, (err) => resolve(err));
+      sock = new Connector(NO_EGRESS, new Trust()).connect(u, 600_000, (err) => resolve(err));
     });
     // Connected to the silent server: the TLS handshake now waits forever.
     await new Promise<void>((r) => sock!.once('connect', () => r()));

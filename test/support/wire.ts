@@ -6,7 +6,11 @@ import net from 'node:net';
 import { createRelayServer } from '../../src/relay/accept.js';
 import { StaticCredential } from '../../src/credential/credential.js';
 import { requestPrefix } from '../../src/relay/rewrite.js';
-import { parseUpstream, Pool } from '../../src/transport/upstream.js';
+import { parseUpstream } from '../../src/transport/upstream.js';
+import { Connector } from '../../src/transport/connect.js';
+import { NO_EGRESS } from '../../src/transport/egress.js';
+import { Pool } from '../../src/transport/pool.js';
+import { Trust } from '../../src/transport/trust.js';
 import { KEY, rawExchange } from './harness.js';
 
 export interface Played {
@@ -90,7 +94,8 @@ export async function startRelay(upstreamUrl: string, limits: RelayLimits = {}):
     relay: {
       upstream,
       pool,
-      prefix: requestPrefix(upstream),
+      connector: new Connector(NO_EGRESS, new Trust()),
+      prefix: requestPrefix(upstream, null),
       credential: new StaticCredential(Buffer.from(`Authorization: Bearer ${KEY}\r\n`, 'latin1')),
       connectTimeoutMs: 5000,
       maxHeadBytes: limits.maxHeadBytes ?? 65536,
