@@ -75,8 +75,8 @@ export function admit(h: RequestHead, a: Admission): Verdict {
   if (!responses || !bytesAre(h.buf, h.method, 'POST')) {
     // Codex tries the Responses WebSocket first. A 426 makes it fall back to
     // HTTP at once; on a 403 it retries with backoff, about 7 s per session.
-    const websocket = responses && get && upgradesTo(h, 'websocket');
-    return { kind: 'reject', error: websocket ? 'websocket' : 'forbidden' };
+    if (responses && get && upgradesTo(h, 'websocket')) return { kind: 'reject', error: 'websocket' };
+    return { kind: 'reject', error: looksAzure(h) ? 'azure_client' : 'forbidden' };
   }
   const framing = checkFraming(h);
   if (framing === 'ok') return { kind: 'forward' };
@@ -122,6 +122,17 @@ function checkCaller(h: RequestHead, hosts: ReadonlySet<string>): ErrorKind | nu
   if (hostLines > 1) return 'bad_host';
   if (foreign) return 'misdirected';
   return browser ? 'from_browser' : null;
+}
+
+const AZURE_PATH = Buffer.from('/openai/', 'latin1');
+const API_VERSION = Buffer.from('api-version=', 'latin1');
+
+/** The target of an AzureOpenAI client: an /openai/... path or an api-version query, as raw bytes. */
+function looksAzure(h: RequestHead): boolean {
+  const target = h.buf.subarray(h.target[0], h.target[1]);
+  if (target.subarray(0, AZURE_PATH.length).equals(AZURE_PATH)) return true;
+  const q = target.indexOf(0x3f);
+  return q >= 0 && target.indexOf(API_VERSION, q) >= 0;
 }
 
 /** Some Upgrade line lists `protocol` (RFC 9110 §7.8; tokens are case-insensitive). */

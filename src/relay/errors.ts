@@ -8,6 +8,13 @@ export const ERRORS = {
   bad_host: [400, 'Bad Request', 'exactly one Host header is required'],
   hop_by_hop: [400, 'Bad Request', 'Upgrade, or Connection naming a protected header, is not allowed'],
   forbidden: [403, 'Forbidden', 'only POST /v1/responses is allowed'],
+  // openai.AzureOpenAI always posts to /openai/... with ?api-version=: the
+  // plain OpenAI client with this relay's /v1 base URL is what works.
+  azure_client: [
+    403,
+    'Forbidden',
+    'only POST /v1/responses is allowed; for Azure, point a plain OpenAI client (not AzureOpenAI) at base URL http://127.0.0.1:PORT/v1 and name the deployment in --upstream-url (README: Azure)',
+  ],
   from_browser: [403, 'Forbidden', 'requests made by a web page (Origin, or Sec-Fetch-Site other than none) are refused'],
   head_timeout: [408, 'Request Timeout', 'request head not received in time'],
   length_required: [411, 'Length Required', 'request body needs Content-Length or chunked encoding'],
