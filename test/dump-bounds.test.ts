@@ -140,9 +140,13 @@ describe('the renderer', () => {
     assert.deepEqual(kept, headers.slice(0, kept.length));
   });
 
-  test('a long method, URL or coding name is cut and marked; base64 of a body past the cap is cut at a whole group', () => {
+  test('a long method, URL or coding name is cut and marked; base64 of a body past the cap is cut at a whole group; every note at its longest still fits', () => {
     const data = Buffer.alloc(DUMP_CAP, 0xfe);
-    const { json } = render(data, { method: 'M'.repeat(1000), url: `/${'u'.repeat(1000)}`, encoding: 'x'.repeat(1000) }, { coding: 'x'.repeat(1000) });
+    const headers = Array.from({ length: 5000 }, (_, i) => ({ name: `X-Header-${i}`, value: '\u0001'.repeat(30) }));
+    const longest = { headers, incomplete: true, ended: 'upstream_trailers_too_large', bodyBytes: Number.MAX_SAFE_INTEGER };
+    const { json } = render(data, { ...longest, method: 'M'.repeat(1000), url: `/${'u'.repeat(1000)}`, encoding: 'x'.repeat(1000) }, { coding: 'x'.repeat(1000) });
+    assert.equal(json['body_bytes'], Number.MAX_SAFE_INTEGER);
+    assert.equal(json['ended'], 'upstream_trailers_too_large');
     assert.equal(json['head_truncated'], true);
     assert.ok((json['method'] as string).length < 300 && (json['url'] as string).length < 300 && (json['content_encoding'] as string).length < 300);
     const b64 = json['body'] as string;

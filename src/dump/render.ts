@@ -5,8 +5,7 @@
 // scan shows it shallow and small enough, and is written by a pretty-printer
 // that stops at the file's cap; what does not fit is written as a string, cut
 // to fit and marked "truncated".
-import type { DumpRecord, Header } from './tap.js';
-import { DUMP_CAP } from './tap.js';
+import { DUMP_CAP, type DumpRecord, type Header } from './tap.js';
 
 /**
  * Bytes a file may take beyond DUMP_CAP: the method, URL or status, the
@@ -17,9 +16,9 @@ export const ENVELOPE = 64 * 1024;
 /** The most bytes one dump file takes on disk: 4,259,840. */
 export const FILE_CAP = DUMP_CAP + ENVELOPE;
 /**
- * Everything after the body: the notes and the closing brace, at most 449
+ * Everything after the body: the notes and the closing brace, at most 457
  * bytes (a coding name of SHORT bytes, a 16-digit `"body_bytes"`, the
- * longest `"ended"` code of 20 characters).
+ * longest `"ended"` code, upstream_trailers_too_large).
  */
 const NOTES_ROOM = 512;
 /**
@@ -31,7 +30,7 @@ const NOTES_ROOM = 512;
 const HEAD_ROOM = ENVELOPE - 2 * NOTES_ROOM;
 /** The most a method, URL or coding name takes; admission makes the first two "POST" and "/v1/responses". */
 const SHORT = 256;
-/** Nesting levels JSON.parse is given; deeper is kept as a string, as the original does (serde_json's limit). */
+/** Nesting levels JSON.parse is given; deeper is kept as a string, as the original keeps it (serde_json's limit, 128). */
 export const MAX_DEPTH = 128;
 /**
  * Values (counted as openings and commas) JSON.parse is given. A parsed value
