@@ -375,7 +375,7 @@ describe('dump directory: creation, mode, unwritable', () => {
     }
   });
 
-  test('a directory that stops being writable: relaying goes on, one stderr line per failed file', async () => {
+  test('a directory that stops being writable: relaying goes on, one stderr line a minute for the failed files', async () => {
     const s = await setup((_req, sock) => void sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}'));
     try {
       // Root ignores permission bits, so the directory is replaced by a file.
@@ -383,14 +383,15 @@ describe('dump directory: creation, mode, unwritable', () => {
       fs.writeFileSync(s.dir, '');
       const res = await exchange(s.proxy.port, post(s.proxy.port, '{}'));
       assert.equal(res.status, 200);
-      await waitFor('two failure lines', () => (s.proxy.stderr().match(/cannot write dump/g) ?? []).length === 2);
+      await waitFor('the failure line', () => s.proxy.stderr().includes('cannot write dump'));
       assert.match(s.proxy.stderr(), /cannot write dump 000001-\d{13}-request\.json \(ENOTDIR\)\n/);
-      assert.match(s.proxy.stderr(), /cannot write dump 000001-\d{13}-response\.json \(ENOTDIR\)\n/);
-      // Writable again: the next exchange is dumped.
+      // Writable again: the next exchange is dumped. A failure of exchange 1's
+      // response file would fall within the same minute: never a second line.
       fs.rmSync(s.dir);
       fs.mkdirSync(s.dir);
       assert.equal((await exchange(s.proxy.port, post(s.proxy.port, '{}'))).status, 200);
       await waitFile(s.dir, 2, 'response');
+      assert.equal((s.proxy.stderr().match(/cannot write dump/g) ?? []).length, 1);
     } finally {
       await teardown(s);
     }

@@ -1,14 +1,18 @@
 // The --dump-dir writer thread (tap.ts starts it): everything a dump costs
 // beyond copying bytes happens here, off the relay's event loop: de-chunking,
-// decoding Content-Encoding, JSON parsing and pretty-printing, file writes.
-// Records are written one at a time, in the order the relay sent them, so a
-// request file always lands before its response file and at most one decoded
-// body (DUMP_CAP bytes) is held here at once.
+// decoding Content-Encoding, rendering (render.ts), file writes. Records are
+// written one at a time, in the order the relay sent them, so a request file
+// always lands before its response file, and one dump's memory is a few
+// copies of DUMP_CAP: the body as framed, de-chunked, decoded, as text, its
+// parsed value (bounded by render.ts) and the file's bytes (FILE_CAP).
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import zlib from 'node:zlib';
+import { renderFile, type Body } from './render.js';
 import { DUMP_CAP, type DumpRecord, type WriterReply } from './tap.js';
 
 // On Linux a nice value belongs to the thread, so this lowers only the
@@ -23,70 +27,68 @@ parentPort!.on('message', ({ rec, reserved }: { rec: DumpRecord; reserved: numbe
   queue = queue.then(async () => {
     const reply: WriterReply = { released: reserved };
     try {
-      await writeFile(rec.file, `${JSON.stringify(await render(rec), null, 2)}\n`);
+      await save(rec.file, renderFile(rec, await body(rec)));
     } catch (err) {
-      reply.error = `cannot write dump ${path.basename(rec.file)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`;
+      const line = failure(rec.file, err as NodeJS.ErrnoException);
+      if (line) reply.error = line;
     }
     parentPort!.postMessage(reply);
   });
 });
 
 /**
- * 'wx' (O_EXCL) never follows or overwrites what is already there; the
- * explicit chmod makes the mode 0600 whatever the umask, because a dump holds
- * prompts and answers.
+ * A full disk fails every dump: one line a minute at most says so, and the
+ * next line counts the failures it did not report.
  */
-async function writeFile(file: string, text: string): Promise<void> {
-  const fh = await fs.open(file, 'wx', 0o600);
+const WARN_EVERY_MS = 60_000;
+let warned = -Infinity;
+let unreported = 0;
+
+function failure(file: string, err: NodeJS.ErrnoException): string | undefined {
+  const now = performance.now();
+  if (now - warned < WARN_EVERY_MS) {
+    unreported++;
+    return undefined;
+  }
+  warned = now;
+  const more = unreported > 0 ? `; ${unreported} more failed since the last such line` : '';
+  unreported = 0;
+  return `cannot write dump ${path.basename(file)} (${err.code ?? err.name})${more}`;
+}
+
+/**
+ * The file is written under a temporary name beside it, then linked to its
+ * own, so a dump that fails (a full disk) leaves nothing behind and a reader
+ * never sees half a file. Both names are created exclusively: 'wx' (O_EXCL)
+ * never follows or overwrites what is already there, and link(2) fails rather
+ * than replace an existing name. The explicit chmod makes the mode 0600
+ * whatever the umask, because a dump holds prompts and answers.
+ */
+async function save(file: string, bytes: Buffer): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await fs.open(tmp, 'wx', 0o600);
   try {
-    await fh.chmod(0o600);
-    await fh.writeFile(text);
+    try {
+      await fh.chmod(0o600);
+      await fh.writeFile(bytes);
+    } finally {
+      await fh.close();
+    }
+    await fs.link(tmp, file);
   } finally {
-    await fh.close();
+    await fs.rm(tmp, { force: true });
   }
 }
 
-async function render(rec: DumpRecord): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> =
-    rec.kind === 'request' ? { method: rec.method, url: rec.url, headers: rec.headers } : { status: rec.status, headers: rec.headers };
-  let truncated = rec.truncated;
+/** The body de-chunked and, where this Node can, decoded: at most DUMP_CAP bytes either way. */
+async function body(rec: DumpRecord): Promise<Body> {
   let data: Buffer = Buffer.concat(rec.body);
   if (rec.chunked) data = dechunk(data);
-  if (rec.encoding) {
-    const decoded = await decode(rec.encoding, data, truncated);
-    if (!decoded) {
-      // Not decodable here: the exact bytes, and what they were encoded with.
-      out['body'] = data.toString('base64');
-      out['body_encoding'] = 'base64';
-      out['content_encoding'] = rec.encoding;
-      return withNotes(out, rec, truncated);
-    }
-    data = decoded.data;
-    truncated ||= decoded.capped;
-  }
-  out['body'] = bodyValue(data, truncated);
-  return withNotes(out, rec, truncated);
-}
-
-function withNotes(out: Record<string, unknown>, rec: DumpRecord, truncated: boolean): Record<string, unknown> {
-  if (truncated) {
-    out['truncated'] = true;
-    out['body_bytes'] = rec.bodyBytes;
-  }
-  if (rec.incomplete) out['incomplete'] = true;
-  if (rec.ended) out['ended'] = rec.ended;
-  return out;
-}
-
-/** The parsed JSON value when the whole body is JSON, else the text (lossy UTF-8). */
-function bodyValue(data: Buffer, truncated: boolean): unknown {
-  const text = data.toString('utf8');
-  if (truncated) return text;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
+  if (!rec.encoding) return { data, coding: '', truncated: rec.truncated };
+  const decoded = await decode(rec.encoding, data, rec.truncated);
+  // Not decodable here: the exact bytes, and what they were encoded with.
+  if (!decoded) return { data, coding: rec.encoding, truncated: rec.truncated };
+  return { data: decoded.data, coding: '', truncated: rec.truncated || decoded.capped };
 }
 
 /**
