@@ -33,6 +33,9 @@ export interface Path {
 }
 
 const START_LIMIT_MS = 10_000;
+// The relay's built entry, relative to the project root: named here only, so
+// that moving it in src/ is a one-line change to the bench.
+const RELAY_ENTRY = 'dist/src/cli.js';
 const upstreamUrl = (env: Env, scheme: 'http' | 'https') =>
   `${scheme}://127.0.0.1:${env.upstream[scheme]}/v1/responses`;
 
@@ -70,7 +73,7 @@ export function relay(scheme: 'http' | 'https', dump = false): Path {
       const prof = env.profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${env.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
       // A fresh directory per start; run.ts clears dump-* scratch at the next run.
       const dumpDir = dump ? ['--dump-dir', join(env.cache, `dump-${process.pid}-${seq++}`)] : [];
-      const args = [...prof, join(env.root, 'dist/src/cli.js'), '--upstream-url', upstreamUrl(env, scheme), ...dumpDir, ...(env.profileDir ? ['--http-shutdown'] : [])];
+      const args = [...prof, join(env.root, RELAY_ENTRY), '--upstream-url', upstreamUrl(env, scheme), ...dumpDir, ...(env.profileDir ? ['--http-shutdown'] : [])];
       return startWithInfo(env, name, process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca });
     },
   };
@@ -104,7 +107,7 @@ export function relayConnect(): Path {
     optIn: true,
     start: async (env) => {
       const port = await tunnelPort(env);
-      const args = [join(env.root, 'dist/src/cli.js'), '--upstream-url', `https://api.bench.test:${env.upstream.https}/v1/responses`];
+      const args = [join(env.root, RELAY_ENTRY), '--upstream-url', `https://api.bench.test:${env.upstream.https}/v1/responses`];
       return startWithInfo(env, 'relay-https-connect', process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca, HTTPS_PROXY: `http://127.0.0.1:${port}` });
     },
   };
