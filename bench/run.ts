@@ -100,7 +100,11 @@ async function main() {
   const ngx = findNginx();
   const wanted = arg('paths')?.split(',');
   const direct: Path = { name: 'direct', start: async (env) => ({ port: env.upstream.http, proc: null, startupMs: 0 }) };
-  const all = [direct, relay('http'), relay('https'), relayConnect(), relay('http', true), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe()];
+  const all = [
+    direct, relay('http'), relay('https'), relayConnect(), relay('http', true), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe(),
+    // Peers over TLS, to compare relay-https with in the same rounds.
+    original(orig.bin, orig.why, 'https'), nginx(ngx.bin, ngx.why, 'https'), nodePipe('https'),
+  ];
   const paths = all.filter((p) => p.name === 'direct' || (wanted ? wanted.includes(p.name) : !p.optIn));
   for (const p of paths) if (p.skip) skip(p.name, p.skip);
   const usable = paths.filter((p) => !p.skip);
