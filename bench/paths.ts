@@ -115,8 +115,8 @@ export function relayConnect(): Path {
 
 /**
  * The original, to the plain or the TLS upstream. Over TLS it trusts the run's
- * CA through SSL_CERT_FILE, which it honours (bench/egress-compare.ts shows it)
- * where NODE_EXTRA_CA_CERTS means nothing to it.
+ * CA through SSL_CERT_FILE, which bench/egress-compare.ts shows it honours;
+ * NODE_EXTRA_CA_CERTS is Node's.
  */
 export function original(bin: string | null, why: string, scheme: 'http' | 'https' = 'http'): Path {
   const name = scheme === 'http' ? 'original' : 'original-https';
