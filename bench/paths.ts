@@ -33,6 +33,9 @@ export interface Path {
 }
 
 const START_LIMIT_MS = 10_000;
+// The relay's built entry, relative to the project root: named here only, so
+// that moving it in src/ is a one-line change to the bench.
+const RELAY_ENTRY = 'dist/src/main.js';
 const upstreamUrl = (env: Env, scheme: 'http' | 'https') =>
   `${scheme}://127.0.0.1:${env.upstream[scheme]}/v1/responses`;
 
@@ -70,7 +73,7 @@ export function relay(scheme: 'http' | 'https', dump = false): Path {
       const prof = env.profileDir ? [`--cpu-prof`, `--cpu-prof-dir=${env.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
       // A fresh directory per start; run.ts clears dump-* scratch at the next run.
       const dumpDir = dump ? ['--dump-dir', join(env.cache, `dump-${process.pid}-${seq++}`)] : [];
-      const args = [...prof, join(env.root, 'dist/src/main.js'), '--upstream-url', upstreamUrl(env, scheme), ...dumpDir, ...(env.profileDir ? ['--http-shutdown'] : [])];
+      const args = [...prof, join(env.root, RELAY_ENTRY), '--upstream-url', upstreamUrl(env, scheme), ...dumpDir, ...(env.profileDir ? ['--http-shutdown'] : [])];
       return startWithInfo(env, name, process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca });
     },
   };
@@ -104,32 +107,42 @@ export function relayConnect(): Path {
     optIn: true,
     start: async (env) => {
       const port = await tunnelPort(env);
-      const args = [join(env.root, 'dist/src/main.js'), '--upstream-url', `https://api.bench.test:${env.upstream.https}/v1/responses`];
+      const args = [join(env.root, RELAY_ENTRY), '--upstream-url', `https://api.bench.test:${env.upstream.https}/v1/responses`];
       return startWithInfo(env, 'relay-https-connect', process.execPath, args, { NODE_EXTRA_CA_CERTS: env.tls.ca, HTTPS_PROXY: `http://127.0.0.1:${port}` });
     },
   };
 }
 
-export function original(bin: string | null, why: string): Path {
+/**
+ * The original, to the plain or the TLS upstream. Over TLS it trusts the run's
+ * CA through SSL_CERT_FILE, which bench/egress-compare.ts shows it honours;
+ * NODE_EXTRA_CA_CERTS is Node's.
+ */
+export function original(bin: string | null, why: string, scheme: 'http' | 'https' = 'http'): Path {
+  const name = scheme === 'http' ? 'original' : 'original-https';
   return {
-    name: 'original',
+    name,
     ...(bin ? {} : { skip: why }),
     start: (env) => {
       const home = join(env.cache, 'codex-home');
       mkdirSync(home, { recursive: true });
-      return startWithInfo(env, 'original', bin!, ['responses-api-proxy', '--upstream-url', upstreamUrl(env, 'http')], {
+      return startWithInfo(env, name, bin!, ['responses-api-proxy', '--upstream-url', upstreamUrl(env, scheme)], {
         CODEX_HOME: home,
+        ...(scheme === 'https' ? { SSL_CERT_FILE: env.tls.ca } : {}),
       });
     },
   };
 }
 
-/** The floor for any Node relay: bench/pipe-proxy.ts. */
-export function nodePipe(): Path {
+/** The floor for any Node relay, plain or over TLS: bench/pipe-proxy.ts. */
+export function nodePipe(scheme: 'http' | 'https' = 'http'): Path {
+  const name = scheme === 'http' ? 'node-pipe' : 'node-pipe-tls';
   return {
-    name: 'node-pipe',
+    name,
     start: (env) =>
-      startWithInfo(env, 'pipe', process.execPath, [join(env.root, 'dist/bench/pipe-proxy.js'), '--upstream-url', upstreamUrl(env, 'http')], {}),
+      startWithInfo(env, name, process.execPath, [join(env.root, 'dist/bench/pipe-proxy.js'), '--upstream-url', upstreamUrl(env, scheme)],
+        // The same trust, by the same variable, as relay-https.
+        scheme === 'https' ? { NODE_EXTRA_CA_CERTS: env.tls.ca } : {}),
   };
 }
 
@@ -141,15 +154,16 @@ export function naive(): Path {
   };
 }
 
-export function nginx(bin: string | null, why: string): Path {
+export function nginx(bin: string | null, why: string, scheme: 'http' | 'https' = 'http'): Path {
+  const name = scheme === 'http' ? 'nginx' : 'nginx-https';
   return {
-    name: 'nginx',
+    name,
     ...(bin ? {} : { skip: why }),
     start: async (env) => {
       const dir = join(env.cache, `nginx-${process.pid}-${seq++}`);
       mkdirSync(dir, { recursive: true });
       const port = await freePort();
-      writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, env));
+      writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, env, scheme));
       const t0 = process.hrtime.bigint();
       // One process (master_process off), like the single-threaded relay;
       // its PID is the one measured and stopped.
@@ -157,14 +171,31 @@ export function nginx(bin: string | null, why: string): Path {
       const startupMs = await waitFor(proc, () => portOpen(port), START_LIMIT_MS, t0);
       if (startupMs < 0) {
         await stop(proc);
-        throw new Error(`nginx did not listen: ${proc.stderr().trim()}`);
+        throw new Error(`${name} did not listen: ${proc.stderr().trim()}`);
       }
       return { port, proc, startupMs };
     },
   };
 }
 
-function nginxConf(dir: string, port: number, env: Env) {
+/**
+ * The same relay either way; over TLS, nginx verifies the upstream against the
+ * run's CA and reuses sessions on new connections. nginx checks the upstream's
+ * certificate by DNS name only, so it names the upstream api.bench.test (which
+ * the certificate carries) for SNI and verification, while it still connects
+ * to 127.0.0.1 and sends the same Host header as the plain path.
+ */
+function nginxConf(dir: string, port: number, env: Env, scheme: 'http' | 'https') {
+  const tls =
+    scheme === 'https'
+      ? `
+      proxy_ssl_trusted_certificate ${env.tls.ca};
+      proxy_ssl_verify on;
+      proxy_ssl_verify_depth 2;
+      proxy_ssl_server_name on;
+      proxy_ssl_name api.bench.test;
+      proxy_ssl_session_reuse on;`
+      : '';
   return `daemon off;
 master_process off;
 worker_processes 1;
@@ -178,16 +209,16 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   upstream bench_upstream {
-    server 127.0.0.1:${env.upstream.http};
+    server 127.0.0.1:${env.upstream[scheme]};
     keepalive 256;
   }
   server {
     listen 127.0.0.1:${port};
     location = /v1/responses {
-      proxy_pass http://bench_upstream;
+      proxy_pass ${scheme}://bench_upstream;${tls}
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host 127.0.0.1:${env.upstream.http};
+      proxy_set_header Host 127.0.0.1:${env.upstream[scheme]};
       proxy_set_header Authorization "Bearer ${env.key}";
       proxy_buffering off;
       proxy_request_buffering off;

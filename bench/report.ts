@@ -22,7 +22,9 @@ export interface Results {
   durationS?: number;
 }
 
-const ORDER = ['direct', 'relay-http', 'relay-https', 'relay-dump', 'original', 'nginx', 'naive-node', 'node-pipe'];
+const ORDER = ['direct', 'relay-http', 'relay-https', 'relay-dump', 'original', 'nginx', 'naive-node', 'node-pipe', 'original-https', 'nginx-https', 'node-pipe-tls'];
+/** The peers relay-https is held against; they have their own block in the summary, not rows in the plain one. */
+const TLS_PEERS = ['original-https', 'nginx-https', 'node-pipe-tls'];
 const byOrder = (a: string, b: string) => ORDER.indexOf(a) - ORDER.indexOf(b);
 
 export function writeReport(dir: string, r: Results): string[] {
@@ -81,7 +83,7 @@ function markdown(r: Results): string {
   out.push('## Summary', '');
   out.push('| path | added delay p50 / p99, 1 stream (ms) | added p99, 50 streams | added p99, 200 streams | added TTFB p50 (ms) | bulk MB/s (× direct) | CPU s per GB | peak RSS, 200 streams (MB) | start-up (ms) |');
   out.push('|---|---|---|---|---|---|---|---|---|');
-  for (const p of paths) {
+  for (const p of paths.filter((x) => !TLS_PEERS.includes(x))) {
     const a1 = addedDelay(r, 'sse10', 1, p);
     const b = r.bulk.find((x) => x.path === p);
     const st = r.startup[p];
@@ -91,6 +93,7 @@ function markdown(r: Results): string {
         `| ${base ? 'baseline' : f(addedDelay(r, 'sse10', 200, p)?.p99, 3)} | ${base ? 'baseline' : f(addedTtfb(r, p), 3)} | ${b ? `${f(b.MBps, 0)} (${f(b.ratioToDirect)}×)` : '–'} | ${f(b?.cpuSecondsPerGB)} | ${f(rss200(r, p), 1)} | ${f(st?.medianMs, 1)} |`,
     );
   }
+  out.push(...tlsBlock(r, paths));
   const bare = r.startup['node -e 0'];
   if (bare) out.push('', `A bare \`node -e 0\` takes ${f(bare.medianMs, 1)} ms (median of ${bare.runs.length}) from spawn to exit; start-up above is spawn until the server-info file exists (nginx: until its port accepts).`);
   const atStart = paths.filter((p) => r.startup[p]?.rssAtStartMB !== undefined);
@@ -125,6 +128,50 @@ function markdown(r: Results): string {
   }
   out.push('', '![Event arrival timeline](timeline.svg)', '');
   return out.join('\n');
+}
+
+/**
+ * relay-https next to the peers over TLS, each figure also as a ratio to the
+ * best peer's (lowest delay, CPU and RSS; highest MB/s), so that "below 1"
+ * reads as "beats every peer" for delays, CPU and RSS, and "above 1" for MB/s.
+ * A ratio to an added delay at or below zero would mean nothing, so it is not given.
+ */
+function tlsBlock(r: Results, paths: string[]): string[] {
+  const rows = paths.filter((p) => p === 'relay-https' || TLS_PEERS.includes(p));
+  const peers = rows.filter((p) => TLS_PEERS.includes(p));
+  if (!peers.length) return [];
+  type Figure = { get: (p: string) => number | null | undefined; higherIsBetter?: boolean; digits: number };
+  const figures: Figure[] = [
+    { get: (p) => addedDelay(r, 'sse10', 1, p)?.p50, digits: 3 },
+    { get: (p) => addedDelay(r, 'sse10', 50, p)?.p99, digits: 3 },
+    { get: (p) => addedDelay(r, 'sse10', 200, p)?.p99, digits: 3 },
+    { get: (p) => r.bulk.find((x) => x.path === p)?.MBps, higherIsBetter: true, digits: 0 },
+    { get: (p) => r.bulk.find((x) => x.path === p)?.cpuSecondsPerGB, digits: 2 },
+    { get: (p) => rss200(r, p), digits: 1 },
+  ];
+  const best = figures.map((fig) => {
+    const got = peers.map((p) => ({ p, v: fig.get(p) })).filter((x): x is { p: string; v: number } => typeof x.v === 'number' && Number.isFinite(x.v));
+    if (!got.length) return null;
+    return got.reduce((a, b) => (fig.higherIsBetter ? (b.v > a.v ? b : a) : b.v < a.v ? b : a));
+  });
+  const cell = (p: string, i: number) => {
+    const fig = figures[i]!;
+    const v = fig.get(p);
+    const b = best[i];
+    if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+    return b && b.v > 0 ? `${f(v, fig.digits)} (${f(v / b.v)}×)` : f(v, fig.digits);
+  };
+  const out = ['', '### Over TLS', ''];
+  out.push(
+    'relay-https against peers relaying to the same TLS upstream, in the same rounds. In brackets: the figure divided by the best TLS peer\'s ' +
+      '(lowest added delay, CPU and RSS; highest MB/s), named in the last row; "added" is still over direct, which is plain http.',
+    '',
+  );
+  out.push('| path | added delay p50, 1 stream (ms) | added p99, 50 streams | added p99, 200 streams | bulk MB/s | CPU s per GB | peak RSS, 200 streams (MB) | added TTFB p50 (ms) | start-up (ms) |');
+  out.push('|---|---|---|---|---|---|---|---|---|');
+  for (const p of rows) out.push(`| ${p} | ${figures.map((_, i) => cell(p, i)).join(' | ')} | ${f(addedTtfb(r, p), 3)} | ${f(r.startup[p]?.medianMs, 1)} |`);
+  out.push(`| best TLS peer | ${best.map((b) => b?.p ?? '–').join(' | ')} | | |`);
+  return out;
 }
 
 export function targets(r: Results) {
@@ -172,6 +219,9 @@ const COLORS: Record<string, string> = {
   nginx: '#2ca02c',
   'naive-node': '#9467bd',
   'node-pipe': '#ff7f0e',
+  'original-https': '#ff9896',
+  'nginx-https': '#98df8a',
+  'node-pipe-tls': '#ffbb78',
 };
 
 function svg(r: Results): string {
@@ -211,6 +261,8 @@ function svg(r: Results): string {
   const hi = 3; // 0.01 ms … 1000 ms
   const y2 = (ms: number) => top2 + h2 - ((Math.log10(Math.min(Math.max(ms, 10 ** lo), 10 ** hi)) - lo) / (hi - lo)) * h2;
   const xi = (i: number) => left + (i / 199) * plotW;
+  // Each legend entry is 118 px apart; the last in a row needs about 100 px for its label.
+  const legendPerRow = Math.max(1, Math.floor((plotW - 10 - 100) / 118) + 1);
   text(left, top2 - 14, 'Delay of each event, arrival minus send (ms, log scale), by event index', 'font-weight="bold"');
   for (let e = lo; e <= hi; e++) {
     parts.push(`<line x1="${left}" y1="${y2(10 ** e)}" x2="${W - right}" y2="${y2(10 ** e)}" stroke="#ddd"/>`);
@@ -221,11 +273,13 @@ function svg(r: Results): string {
   lanes.forEach((p, li) => {
     const pts = r.timeline[p]!.delayMs.map((ms, i) => `${xi(i).toFixed(1)},${y2(ms).toFixed(1)}`).join(' ');
     parts.push(`<polyline points="${pts}" fill="none" stroke="${COLORS[p] ?? '#555'}" stroke-width="1.2"/>`);
-    const lx = left + 10 + li * 118;
-    parts.push(`<rect x="${lx}" y="${top2 + h2 + 26}" width="12" height="4" fill="${COLORS[p] ?? '#555'}"/>`);
-    text(lx + 16, top2 + h2 + 32, p, 'font-size="11"');
+    // The legend wraps rather than run off the right edge once there are more paths than fit.
+    const lx = left + 10 + (li % legendPerRow) * 118;
+    const ly = top2 + h2 + 26 + Math.floor(li / legendPerRow) * 16;
+    parts.push(`<rect x="${lx}" y="${ly}" width="12" height="4" fill="${COLORS[p] ?? '#555'}"/>`);
+    text(lx + 16, ly + 6, p, 'font-size="11"');
   });
-  const H = top2 + h2 + 44;
+  const H = top2 + h2 + 44 + (Math.ceil(lanes.length / legendPerRow) - 1) * 16;
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n` +
     `<rect width="${W}" height="${H}" fill="white"/>\n${parts.join('\n')}\n</svg>\n`
