@@ -17,7 +17,7 @@ import { requestPrefix } from '../relay/rewrite.js';
 import { loadParser } from '../http/parser.js';
 import { makeDirs } from './dirs.js';
 import { PACKAGE_JSON } from './paths.js';
-import { removeServerInfo, writeServerInfo } from './server-info.js';
+import { removeOwned, writeOwned } from './owned-file.js';
 import { loadTrust, trustedCa, TrustError } from '../transport/trust.js';
 import { Dump } from '../dump/tap.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, Pool, type Upstream } from '../transport/upstream.js';
@@ -254,7 +254,7 @@ export async function start(argv: string[]): Promise<void> {
   const cleanUp = (): void => {
     requestToken?.fill(0);
     credential?.wipe();
-    removeServerInfo();
+    removeOwned();
   };
   wipeOnExit(cleanUp);
   const opts = await readOptions(argv);
@@ -372,7 +372,8 @@ export async function start(argv: string[]): Promise<void> {
     process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
     if (opts.serverInfo) {
       try {
-        writeServerInfo(opts.serverInfo, port);
+        // The original's format (codex-action reads it): one line, port then pid.
+        writeOwned(opts.serverInfo, `${JSON.stringify({ port, pid: process.pid })}\n`);
       } catch (err) {
         die(`cannot write --server-info ${opts.serverInfo} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
       }
