@@ -228,7 +228,10 @@ describe('refused: one line, exit 1', () => {
       const before = fs.readdirSync(dir).sort();
       const r = await runCli(['--server-info', info, ...UP], `${KEY}\n`);
       assert.equal(r.code, 1, r.stderr);
-      const last = r.stderr.trimEnd().split('\n').pop()!;
+      // The error alone: no "listening" line comes before it.
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      const last = lines[0]!;
       assert.match(last, new RegExp(`^codex-responses-api-proxy: cannot write --server-info ${info.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} `));
       assert.match(last, code);
       assert.deepEqual(fs.readdirSync(dir).sort(), before, 'nothing made or removed');

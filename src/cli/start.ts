@@ -145,6 +145,7 @@ async function yargsParse(argv: string[]): Promise<Raw> {
     .options(shown)
     .strict()
     .version(version)
+    .alias('V', 'version')
     .help()
     .alias('h', 'help')
     .wrap(120)
@@ -174,7 +175,8 @@ async function readOptions(argv: string[]): Promise<Options> {
   try {
     upstream = parseUpstream(args['upstream-url'] ?? DEFAULT_UPSTREAM);
   } catch (err) {
-    die((err as Error).message, EXIT_USAGE);
+    // The original exits 1 here: its URL check runs after clap's parsing.
+    die((err as Error).message, EXIT_FAILURE);
   }
   if (args['server-info'] === '') die('--server-info needs a file name', EXIT_USAGE);
   const authHeader = args['auth-header'] ?? 'authorization';
@@ -367,9 +369,6 @@ export async function start(argv: string[]): Promise<void> {
     } catch (err) {
       die((err as Error).message, EXIT_FAILURE);
     }
-    // The line first (stderr to a pipe or file is a synchronous write), so a
-    // starter that sees the file can count on the line being written too.
-    process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
     if (opts.serverInfo) {
       try {
         // The original's format (codex-action reads it): one line, port then pid.
@@ -378,6 +377,9 @@ export async function start(argv: string[]): Promise<void> {
         die(`cannot write --server-info ${opts.serverInfo} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
       }
     }
+    // Announced only once the file is written, so a failure prints its one
+    // line and no announcement of a proxy that never served.
+    process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
     // SSL_CERT_FILE/DIR roots: built here, in the same turn, so no request is
     // read before it and start-up does not wait for it.
     trustedCa();
