@@ -130,6 +130,16 @@ function quickParse(argv: string[]): Raw | null {
 // Number() of the text ("0x10" is 16) is never used: see yargsParse.
 const NUMERIC = ['port', 'max-head-bytes', 'head-timeout', 'idle-timeout', 'max-connections', 'connect-timeout'] as const;
 
+/**
+ * --help fits the terminal it is printed on (issue 17: at a fixed 120, 26 of
+ * 31 lines overflowed an 80-column terminal), and 80 columns when stdout is
+ * a pipe or a file. process.stdout is read only here: its getter opens a
+ * stream on fd 1.
+ */
+function helpWidth(): number {
+  return (tty.isatty(1) && process.stdout.columns) || 80;
+}
+
 async function yargsParse(argv: string[]): Promise<Raw> {
   const { default: yargs } = await import('yargs');
   const version = (createRequire(import.meta.url)(PACKAGE_JSON) as { version: string }).version;
@@ -148,7 +158,7 @@ async function yargsParse(argv: string[]): Promise<Raw> {
     .alias('V', 'version')
     .help()
     .alias('h', 'help')
-    .wrap(120)
+    .wrap(helpWidth())
     .exitProcess(false)
     .fail((msg, err) => die(`${msg ?? err?.message ?? 'invalid arguments'} (see --help)`, EXIT_USAGE))
     .parseSync();
