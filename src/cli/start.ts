@@ -11,6 +11,7 @@ import { StaticCredential, type Credential } from '../credential/credential.js';
 import { OidcCredential } from '../credential/oidc-credential.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from '../secret/harden.js';
 import { configureEgress, EgressError, parseEgressEnv } from '../transport/egress.js';
+import { withoutEcho } from '../secret/echo.js';
 import { AUTH_HEADERS, KeyError, OIDC_REQUEST_TOKEN_WORDS, readKeyLine, readTokenLine, type AuthHeader } from '../secret/key.js';
 import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, obtain, OidcError, type OidcConfig } from '../credential/oidc.js';
 import { requestPrefix } from '../relay/rewrite.js';
@@ -306,11 +307,17 @@ export async function start(argv: string[]): Promise<void> {
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
   // pooled Buffers that are never zeroed.
   const what = opts.oidc ? 'the GitHub OIDC request token' : 'the API key';
-  if (tty.isatty(0)) process.stderr.write(`${NAME}: reading ${what} from stdin (end with Enter)\n`);
   const warn = (line: string): void => void process.stderr.write(`${NAME}: ${line}\n`);
+  const read = (): Buffer => (opts.oidc ? readTokenLine(0, NOTHING, NOTHING, OIDC_REQUEST_TOKEN_WORDS, warn) : readKeyLine(0, opts.authHeader, warn));
   let secret: Buffer;
   try {
-    secret = opts.oidc ? readTokenLine(0, NOTHING, NOTHING, OIDC_REQUEST_TOKEN_WORDS, warn) : readKeyLine(0, opts.authHeader, warn);
+    // At a terminal, the prompt comes once echo is off: what is typed after it never shows.
+    secret = tty.isatty(0)
+      ? withoutEcho(() => {
+          process.stderr.write(`${NAME}: reading ${what} from stdin (end with Enter)\n`);
+          return read();
+        }, warn)
+      : read();
   } catch (err) {
     if (err instanceof KeyError) die(err.message, EXIT_FAILURE);
     throw err;

@@ -3,8 +3,12 @@
 // whose controlling terminal is the pty, so Ctrl-C is a real SIGINT).
 import { spawn, spawnSync } from 'node:child_process';
 
-/** Wait until the output so far matches a regular expression; send bytes; note whether the terminal echoes now. */
-export type PtyStep = { wait: string } | { send: string } | { echo: true };
+/**
+ * Wait until the output so far matches a regular expression, or until a file
+ * exists (the test's own signal that it is done with the running program);
+ * send bytes; note whether the terminal echoes now.
+ */
+export type PtyStep = { wait: string } | { waitFile: string } | { send: string } | { echo: true };
 
 export interface PtyRun {
   /** Everything the program wrote to the terminal, CRs included. */
@@ -17,7 +21,7 @@ export interface PtyRun {
 
 // Each wait, and the final wait for the exit, gives up after 20 s and kills the program.
 const SCRIPT = String.raw`
-import fcntl, json, os, pty, select, signal, struct, sys, termios, time
+import fcntl, json, os, pty, re, select, signal, struct, sys, termios, time
 spec = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
@@ -41,9 +45,12 @@ result = {'echo': []}
 try:
     for step in spec['steps']:
         if 'wait' in step:
-            import re
             if not pump(lambda: re.search(step['wait'].encode(), out)):
                 result['error'] = 'timed out waiting for ' + step['wait']
+                break
+        elif 'waitFile' in step:
+            if not pump(lambda: os.path.exists(step['waitFile'])):
+                result['error'] = 'timed out waiting for ' + step['waitFile']
                 break
         elif 'send' in step:
             os.write(fd, step['send'].encode())
