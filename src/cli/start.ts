@@ -29,6 +29,18 @@ const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 const NOTHING = Buffer.alloc(0);
 
+/**
+ * Signals that end the process and can be sent with kill(2): the ones whose
+ * default action dumps core (signal(7)) come after the first three (issue
+ * 19: SIGABRT, SIGTRAP, SIGSYS and SIGXCPU left the key in their cores).
+ * SIGXFSZ is not here: Node sets it to SIG_IGN at start (PlatformInit in
+ * src/node.cc), so it neither ends the process nor dumps core, and a handler
+ * would turn a write past RLIMIT_FSIZE, an EFBIG today, into a death.
+ * SIGSEGV, SIGBUS, SIGILL and SIGFPE from a real fault cannot run JS
+ * (SECURITY.md: `ulimit -c 0`).
+ */
+const WIPE_THEN_DIE = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGABRT', 'SIGTRAP', 'SIGSYS', 'SIGXCPU'] as const;
+
 interface Options {
   port: number;
   serverInfo: string | undefined;
@@ -325,14 +337,14 @@ export async function start(argv: string[]): Promise<void> {
   // From the moment a secret exists, and before the OIDC start-up calls
   // (up to a minute of network), every catchable signal wipes the request
   // token and every access-token line first (a GitHub JWT lives only inside
-  // one exchange call, zeroed when it returns, and is out of reach here);
-  // SIGQUIT's default action dumps core, so that matters most. Not earlier:
-  // while the read above blocks, a JS handler could not run, and Ctrl-C at
-  // the prompt must still end the process.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) {
+  // one exchange call, zeroed when it returns, and is out of reach here).
+  // Not earlier: while the read above blocks, a JS handler could not run, and
+  // Ctrl-C at the prompt must still end the process.
+  for (const signal of WIPE_THEN_DIE) {
     process.once(signal, () => {
       cleanUp();
-      // Die by the same signal, so the parent sees the usual status.
+      // Die by the same signal, so the parent sees the usual status (and
+      // the core, if the limit allows one, holds no secret).
       process.kill(process.pid, signal);
     });
   }
