@@ -16,7 +16,7 @@ interface FlagSpec {
   /** An integer flag's inclusive range. */
   range?: readonly [number, number];
   /** What an integer counts, for --help and for options.ts ('seconds' become milliseconds). */
-  unit?: 'seconds' | 'bytes' | '';
+  unit?: 'seconds' | 'bytes';
 }
 
 /**
@@ -25,7 +25,7 @@ interface FlagSpec {
  * stay strings so that one check judges them whichever parser read them.
  */
 export const FLAGS = {
-  port: { type: 'string', range: [0, 65535], unit: '', describe: 'Port to bind on 127.0.0.1 (default: an ephemeral port)' },
+  port: { type: 'string', range: [0, 65535], describe: 'Port to bind on 127.0.0.1 (default: an ephemeral port)' },
   'server-info': { type: 'string', describe: 'Write {"port":<u16>,"pid":<u32>} to FILE once listening' },
   'http-shutdown': { type: 'boolean', default: false, describe: 'Enable GET /shutdown to exit with code 0' },
   'allow-host': {
@@ -37,7 +37,7 @@ export const FLAGS = {
   'max-head-bytes': { type: 'string', default: '65536', range: [1024, 16 * 1024 * 1024], unit: 'bytes', describe: 'Largest request head accepted (431 past it)' },
   'head-timeout': { type: 'string', default: '30', range: [1, 3600], unit: 'seconds', describe: 'How long a request head may take to arrive (408 past it)' },
   'idle-timeout': { type: 'string', default: '120', range: [1, 86400], unit: 'seconds', describe: 'How long an idle keep-alive connection stays open' },
-  'max-connections': { type: 'string', default: '512', range: [1, 100000], unit: '', describe: 'Concurrent client connections; more are closed at once' },
+  'max-connections': { type: 'string', default: '512', range: [1, 100000], describe: 'Concurrent client connections; more are closed at once' },
   'connect-timeout': { type: 'string', default: '15', range: [1, 600], unit: 'seconds', describe: 'How long connecting to the upstream may take, TLS included (504 past it)' },
   'auth-header': { type: 'string', default: 'authorization', describe: "Header that carries the key: 'authorization' (Bearer) or 'api-key' (Azure OpenAI)" },
   'dump-dir': { type: 'string', describe: 'Write each admitted request and its response as JSON files in DIR (mode 0600, credentials redacted)' },
@@ -67,7 +67,7 @@ export type Raw = {
 const NAMES = Object.keys(FLAGS) as FlagName[];
 const spec = (name: FlagName): FlagSpec => FLAGS[name];
 const isRepeatable = (name: FlagName): boolean => spec(name).multiple === true;
-export const isInteger = (name: FlagName): name is IntegerFlag => spec(name).range !== undefined;
+const isInteger = (name: FlagName): name is IntegerFlag => spec(name).range !== undefined;
 
 /** The table as util.parseArgs takes it. */
 const PARSE_ARGS = Object.fromEntries(

@@ -72,7 +72,7 @@ export async function parseOptions(argv: string[], env: NodeJS.ProcessEnv, helpW
 
 /** An integer flag judged as the text given (digits only), against its range; seconds come back as milliseconds. */
 function integer(args: Raw, name: IntegerFlag): number {
-  const { range, unit } = FLAGS[name];
+  const { range, unit }: { range: readonly [number, number]; unit?: string } = FLAGS[name];
   const text = String(args[name]);
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(n >= range[0] && n <= range[1])) throw new StartError(`--${name} must be an integer from ${range[0]} to ${range[1]}, got ${JSON.stringify(text)}`, EXIT_USAGE);
