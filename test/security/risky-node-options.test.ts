@@ -2,6 +2,7 @@
 // the proxy's, or dump the heap make it refuse to start with one line naming
 // the option, before it reads the key or listens. Harmless options pass.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -70,7 +71,15 @@ test('option names are read as Node reads them', () => {
 
 // Issue 8: a config file's "nodeOptions" can carry --import preloads that
 // show neither in execArgv nor in NODE_OPTIONS; only the flag shows.
-const configFile = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1') && !process.version.startsWith('v22.') ? false : 'needs a Node with --experimental-config-file (23.10+/24)';
+// Gated on the flag itself (issue 17: 22.23 has it, and a version check
+// skipped it there). Node rejects it in NODE_OPTIONS, so
+// process.allowedNodeEnvironmentFlags cannot tell: this Node is asked once.
+const configFile = ((): string | false => {
+  const empty = path.join(tmpDir(), 'empty.json');
+  fs.writeFileSync(empty, '{}\n');
+  const r = spawnSync(process.execPath, [`--experimental-config-file=${empty}`, '--no-warnings', '-e', '0'], { stdio: 'ignore' });
+  return r.status === 0 ? false : `Node ${process.version} has no --experimental-config-file`;
+})();
 test('--experimental-config-file refuses to start', { skip: configFile }, async () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'pre.mjs'), 'export {};\n');

@@ -33,10 +33,13 @@ process.on('message', (m: { cmd: string; file?: string }) => {
 
 // Death by a signal skips 'exit': pause in a listener that runs right after
 // the CLI's own (which wipes, then re-raises the signal), then die by it.
-process.once('SIGTERM', () => {
-  pause();
-  setImmediate(() => process.kill(process.pid, 'SIGTERM'));
-});
+// Listened to here, each signal reaches the pause whether the CLI handles it or not.
+for (const signal of ['SIGTERM', 'SIGABRT', 'SIGTRAP', 'SIGSYS', 'SIGXCPU'] as const) {
+  process.once(signal, () => {
+    pause();
+    setImmediate(() => process.kill(process.pid, signal));
+  });
+}
 process.on('exit', pause);
 
 function pause(): void {

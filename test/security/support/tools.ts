@@ -234,6 +234,8 @@ export async function startProbe(mode: 'cli' | 'control', key: string, args: str
   const proc = spawn(process.execPath, [PROBE, mode, CLI_PATH, ...cliArgs], {
     stdio: ['pipe', 'pipe', 'pipe', 'ipc', 'pipe'],
     env: { PATH: process.env.PATH ?? '', ...env },
+    // A core dumped by a signal (where `ulimit -c` allows one) lands in a temp folder.
+    cwd: path.dirname(info),
   });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
