@@ -16,17 +16,17 @@
 //  10. server-info, then the "listening" line;
 //  11. trust context: the SSL_CERT_FILE/DIR roots, built before any request.
 // Every failure is a StartError, printed as one line by the one catch in
-// start(), before anything listens or is written where it can be.
+// start(), before anything listens or is written where it can be. The
+// optional stages (the dump, OIDC, the terminal's echo) are imported only
+// when their flag or stdin asks for them: each costs start-up time
+// (bench/README.md) that a plain start need not pay.
 import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
 import tty from 'node:tty';
 import { StaticCredential, type Credential } from '../credential/credential.js';
-import { OidcCredential } from '../credential/oidc-credential.js';
-import { obtain, OidcError } from '../credential/oidc.js';
-import { Dump } from '../dump/tap.js';
+import type { Dump } from '../dump/tap.js';
 import { loadParser } from '../http/parser.js';
-import { withoutEcho } from '../secret/echo.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from '../secret/harden.js';
 import { KeyError, OIDC_REQUEST_TOKEN_WORDS, readKeyLine, readTokenLine } from '../secret/key.js';
 import { Connector } from '../transport/connect.js';
@@ -58,7 +58,7 @@ const log = (line: string): void => void process.stderr.write(`${NAME}: ${line}\
 /** The errors start-up steps throw, each with the exit code it ends in; anything else is a bug and propagates. */
 function asStartError(err: unknown): StartError | null {
   if (err instanceof StartError) return err;
-  if (err instanceof HardenError || err instanceof KeyError || err instanceof OidcError) return new StartError(err.message, EXIT_FAILURE);
+  if (err instanceof HardenError || err instanceof KeyError) return new StartError(err.message, EXIT_FAILURE);
   // The environment is configuration like a flag: a usage error.
   if (err instanceof EgressError || err instanceof TrustError) return new StartError(err.message, EXIT_USAGE);
   return null;
@@ -116,9 +116,9 @@ async function startUp(argv: string[]): Promise<void> {
     log('warning: --upstream-url is plain http to a non-loopback host; the key will cross the network in clear text');
   }
 
-  const dump = opts.dumpDir === undefined ? undefined : makeDump(opts.dumpDir);
+  const dump = opts.dumpDir === undefined ? undefined : await makeDump(opts.dumpDir);
 
-  const secret = readSecret(opts);
+  const secret = await readSecret(opts);
 
   // Not earlier: while the read above blocks, a JS handler could not run, and
   // Ctrl-C at the prompt must still end the process. Before the OIDC start-up
@@ -138,8 +138,15 @@ async function startUp(argv: string[]): Promise<void> {
     // The request token's only copy; kept for renewals, wiped at exit.
     const token = (requestToken = secret);
     const cfg = opts.oidc;
+    const [{ obtain, OidcError }, { OidcCredential }] = await Promise.all([import('../credential/oidc.js'), import('../credential/oidc-credential.js')]);
     const renew = () => obtain(cfg, token, connector);
-    credential = new OidcCredential(renew, await renew(), log);
+    let first;
+    try {
+      first = await renew();
+    } catch (err) {
+      throw err instanceof OidcError ? new StartError(err.message, EXIT_FAILURE) : err;
+    }
+    credential = new OidcCredential(renew, first, log);
   } else {
     credential = new StaticCredential(secret);
   }
@@ -170,13 +177,14 @@ async function startUp(argv: string[]): Promise<void> {
 }
 
 /** Directories it creates are the user's alone: the dumps hold prompts and answers. */
-function makeDump(dir: string): Dump {
+async function makeDump(dir: string): Promise<Dump> {
   try {
     makeDirs(dir, 0o700);
     if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {
     throw new StartError(`cannot create --dump-dir ${dir} (${code(err)})`, EXIT_FAILURE);
   }
+  const { Dump } = await import('../dump/tap.js');
   return new Dump(path.resolve(dir), log);
 }
 
@@ -186,10 +194,11 @@ function makeDump(dir: string): Dump {
  * non-blocking and, for other stdin kinds, may read ahead into pooled
  * Buffers that are never zeroed.
  */
-function readSecret(opts: Options): Buffer {
+async function readSecret(opts: Options): Promise<Buffer> {
   const read = (): Buffer => (opts.oidc ? readTokenLine(0, NOTHING, NOTHING, OIDC_REQUEST_TOKEN_WORDS, log) : readKeyLine(0, opts.authHeader, log));
   if (!tty.isatty(0)) return read();
   // The prompt comes once echo is off: what is typed after it never shows.
+  const { withoutEcho } = await import('../secret/echo.js');
   return withoutEcho(() => {
     log(`reading ${opts.oidc ? 'the GitHub OIDC request token' : 'the API key'} from stdin (end with Enter)`);
     return read();
