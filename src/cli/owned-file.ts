@@ -1,23 +1,25 @@
-// The --server-info file: `{"port":<u16>,"pid":<u32>}` and a newline,
-// written once listening and removed on every exit that runs JS, so a later
-// run never finds a stale one (codex-action#133).
+// Files this process writes for others to read: --server-info, removed on
+// every exit that runs JS so a later run never finds a stale one
+// (codex-action#133), and --usage-file, kept for the steps that run after.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeDirs } from './dirs.js';
 
-/** The file this process wrote, identified by inode, so exit removes only that. */
-let written: { file: string; dev: number; ino: number } | null = null;
+/** The files this process wrote and must remove at exit, by inode, so exit removes only those. */
+const owned = new Map<string, { dev: number; ino: number }>();
 
 /**
- * Writes the line to a fresh temp file in the same folder, then renames it
- * over `file`: a poller never sees half a line. The temp name is random and
+ * Writes the text to a fresh temp file in the same folder, then renames it
+ * over `file`: a reader never sees half of it. The temp name is random and
  * opened with O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink planted at a guessed
  * name can never redirect the write (issue 8: a root proxy overwrote a
  * root-owned file through `.<name>.<pid>.tmp`). rename(2) replaces a
- * symlink at `file` itself rather than following it.
+ * symlink at `file` itself rather than following it. Mode 0644: the
+ * workflow's other steps read it; it holds no secret. `keep` leaves the file
+ * in place at exit.
  */
-export function writeServerInfo(file: string, port: number): void {
+export function writeOwned(file: string, text: string, keep = false): void {
   const target = path.resolve(file);
   const dir = path.dirname(target);
   makeDirs(dir);
@@ -26,12 +28,12 @@ export function writeServerInfo(file: string, port: number): void {
   const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
   let open = true;
   try {
-    fs.writeSync(fd, `${JSON.stringify({ port, pid: process.pid })}\n`);
+    fs.writeSync(fd, text);
     const { dev, ino } = fs.fstatSync(fd);
     open = false;
     fs.closeSync(fd);
     fs.renameSync(tmp, target);
-    written = { file: target, dev, ino };
+    if (!keep) owned.set(target, { dev, ino });
   } catch (err) {
     if (open) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
@@ -39,15 +41,15 @@ export function writeServerInfo(file: string, port: number): void {
   }
 }
 
-/** Removes the file if it is still the one this process wrote; never throws. */
-export function removeServerInfo(): void {
-  if (!written) return;
-  const { file, dev, ino } = written;
-  written = null;
-  try {
-    const st = fs.lstatSync(file);
-    if (st.dev === dev && st.ino === ino) fs.unlinkSync(file);
-  } catch {
-    // Already gone, or its folder is: nothing left to remove.
+/** Removes each file to remove that is still the one this process wrote; never throws. */
+export function removeOwned(): void {
+  for (const [file, { dev, ino }] of owned) {
+    try {
+      const st = fs.lstatSync(file);
+      if (st.dev === dev && st.ino === ino) fs.unlinkSync(file);
+    } catch {
+      // Already gone, or its folder is: nothing left to remove.
+    }
   }
+  owned.clear();
 }

@@ -17,11 +17,13 @@ import { requestPrefix } from '../relay/rewrite.js';
 import { loadParser } from '../http/parser.js';
 import { makeDirs } from './dirs.js';
 import { PACKAGE_JSON } from './paths.js';
-import { removeServerInfo, writeServerInfo } from './server-info.js';
+import { removeOwned, writeOwned } from './owned-file.js';
+import { makeBudget, type BudgetFlags } from './usage.js';
 import { loadTrust, TrustError, type Trust } from '../transport/trust.js';
 import { Connector } from '../transport/connect.js';
 import { Pool } from '../transport/pool.js';
 import { Dump } from '../dump/tap.js';
+import type { Budget } from '../budget/budget.js';
 import { DEFAULT_UPSTREAM, isLoopback, parseUpstream, type Upstream } from '../transport/upstream.js';
 
 const NAME = 'codex-responses-api-proxy';
@@ -45,6 +47,7 @@ interface Options {
   dumpDir: string | undefined;
   /** --github-oidc: stdin holds the GitHub request token, not an API key. */
   oidc: OidcConfig | null;
+  budget: BudgetFlags;
 }
 
 // process.exit() runs the 'exit' listener that wipes the key (harden.ts).
@@ -79,6 +82,9 @@ const FLAGS = {
   'connect-timeout': { type: 'string', default: '15', describe: 'Seconds to connect to the upstream, TLS included (504 past it)' },
   'auth-header': { type: 'string', default: 'authorization', describe: "Header that carries the key: 'authorization' (Bearer) or 'api-key' (Azure OpenAI)" },
   'dump-dir': { type: 'string', describe: 'Write each admitted request and its response as JSON files in DIR (mode 0600, credentials redacted)' },
+  'max-requests': { type: 'string', describe: 'Admit at most N requests; later ones get 429 budget_exhausted' },
+  'max-tokens': { type: 'string', describe: "Refuse new requests (429 budget_exhausted) once the replies' usage.total_tokens add up to N" },
+  'usage-file': { type: 'string', describe: 'Write a JSON summary of requests and tokens to FILE after each reply and at exit (kept after exit)' },
   'github-oidc': {
     type: 'boolean',
     default: false,
@@ -130,7 +136,7 @@ function quickParse(argv: string[]): Raw | null {
 // Integers that integer() judges as the text given. yargs sees them as
 // numbers, so --help says [number] and shows plain defaults, but its
 // Number() of the text ("0x10" is 16) is never used: see yargsParse.
-const NUMERIC = ['port', 'max-head-bytes', 'head-timeout', 'idle-timeout', 'max-connections', 'connect-timeout'] as const;
+const NUMERIC = ['port', 'max-head-bytes', 'head-timeout', 'idle-timeout', 'max-connections', 'connect-timeout', 'max-requests', 'max-tokens'] as const;
 
 async function yargsParse(argv: string[]): Promise<Raw> {
   const { default: yargs } = await import('yargs');
@@ -182,6 +188,8 @@ async function readOptions(argv: string[]): Promise<Options> {
   const authHeader = args['auth-header'] ?? 'authorization';
   if (!(AUTH_HEADERS as string[]).includes(authHeader)) die(`--auth-header must be one of ${AUTH_HEADERS.join(', ')}, got ${JSON.stringify(authHeader)}`, EXIT_USAGE);
   if (args['dump-dir'] === '') die('--dump-dir needs a directory name', EXIT_USAGE);
+  if (args['usage-file'] === '') die('--usage-file needs a file name', EXIT_USAGE);
+  const limit = (name: 'max-requests' | 'max-tokens'): number | undefined => (args[name] === undefined ? undefined : integer(name, args[name], 1, Number.MAX_SAFE_INTEGER));
   const allowHosts = args['allow-host'] ?? [];
   for (const name of allowHosts) {
     const why = allowHostError(name);
@@ -201,6 +209,7 @@ async function readOptions(argv: string[]): Promise<Options> {
     authHeader: authHeader as AuthHeader,
     dumpDir: args['dump-dir'],
     oidc: readOidc(args, authHeader as AuthHeader),
+    budget: { maxRequests: limit('max-requests'), maxTokens: limit('max-tokens'), usageFile: args['usage-file'] },
   };
 }
 
@@ -252,11 +261,16 @@ export async function start(argv: string[]): Promise<void> {
   }
   let credential: Credential | null = null;
   let requestToken: Buffer | null = null;
-  // Every exit that runs JS: zero every secret, remove the server-info file.
+  let budget: Budget | undefined;
+  let listening = false;
+  // Every exit that runs JS: zero every secret, remove the server-info file;
+  // once serving, write the usage file a last time and sum it up in one line.
   const cleanUp = (): void => {
     requestToken?.fill(0);
     credential?.wipe();
-    removeServerInfo();
+    removeOwned();
+    const summary = listening ? budget?.close() : null;
+    if (summary) process.stderr.write(`${NAME}: ${summary}\n`);
   };
   wipeOnExit(cleanUp);
   const opts = await readOptions(argv);
@@ -293,6 +307,11 @@ export async function start(argv: string[]): Promise<void> {
       die(`cannot create --dump-dir ${opts.dumpDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
     }
     dump = new Dump(path.resolve(opts.dumpDir), log);
+  }
+  try {
+    budget = makeBudget(opts.budget, log);
+  } catch (err) {
+    die(`cannot write --usage-file ${opts.budget.usageFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
   }
   // tty.isatty, not process.stdin: that getter opens a stream on fd 0, which
   // makes a pipe non-blocking and, for other stdin kinds, may read ahead into
@@ -362,7 +381,8 @@ export async function start(argv: string[]): Promise<void> {
     headTimeoutMs: opts.headTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     maxConnections: opts.maxConnections,
-    observers: dump ? [dump] : [],
+    observers: [dump, budget].filter((o) => o !== undefined),
+    gate: budget,
     log,
   });
   server.on('error', (err: NodeJS.ErrnoException) => die(`cannot listen on 127.0.0.1:${opts.port} (${err.code ?? err.message})`, EXIT_FAILURE));
@@ -379,7 +399,7 @@ export async function start(argv: string[]): Promise<void> {
     process.stderr.write(`responses-api-proxy listening on 127.0.0.1:${port}\n`);
     if (opts.serverInfo) {
       try {
-        writeServerInfo(opts.serverInfo, port);
+        writeOwned(opts.serverInfo, `${JSON.stringify({ port, pid: process.pid })}\n`);
       } catch (err) {
         die(`cannot write --server-info ${opts.serverInfo} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, EXIT_FAILURE);
       }
@@ -387,6 +407,7 @@ export async function start(argv: string[]): Promise<void> {
     // SSL_CERT_FILE/DIR roots: built here, in the same turn, so no request is
     // read before it and start-up does not wait for it.
     trust.options();
+    listening = true;
   });
 
   // One broken connection must not take the others with it.
