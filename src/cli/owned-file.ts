@@ -15,9 +15,8 @@ const owned = new Map<string, { dev: number; ino: number }>();
  * opened with O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink planted at a guessed
  * name can never redirect the write (issue 8: a root proxy overwrote a
  * root-owned file through `.<name>.<pid>.tmp`). rename(2) replaces a
- * symlink at `file` itself rather than following it. Mode 0644: the
- * workflow's other steps read it; it holds no secret. `keep` leaves the file
- * in place at exit.
+ * symlink at `file` itself rather than following it. Mode 0644: neither
+ * file holds a secret. `keep` leaves the file in place at exit.
  */
 export function writeOwned(file: string, text: string, keep = false): void {
   const target = path.resolve(file);
@@ -29,6 +28,8 @@ export function writeOwned(file: string, text: string, keep = false): void {
   let open = true;
   try {
     fs.writeSync(fd, text);
+    // Whatever the umask: the workflow's other steps may run as another user.
+    fs.fchmodSync(fd, 0o644);
     const { dev, ino } = fs.fstatSync(fd);
     open = false;
     fs.closeSync(fd);
