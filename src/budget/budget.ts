@@ -26,6 +26,12 @@ export const SETTLE_MAX_MS = 2000;
 /** Models listed apart in the usage file; later ones are summed under OTHER. */
 const MODELS_MAX = 64;
 const OTHER = '(other)';
+/**
+ * The usage file is written at most this often (a write is about 150 µs of
+ * file system calls on the relay's thread); a change always leads to a write
+ * within this time.
+ */
+export const SAVE_EVERY_MS = 200;
 /** Distinct warnings logged; each is logged once. */
 const WARNINGS_MAX = 16;
 
@@ -38,7 +44,8 @@ export class Budget implements Gate, Observer, Ledger {
   private readonly models = new Map<string, Tokens & { responses: number }>();
   private readonly meters = new Set<Meter>();
   private readonly warned = new Set<string>();
-  private saveQueued = false;
+  private saveTimer: NodeJS.Timeout | null = null;
+  private lastSave = 0;
   private closed = false;
 
   /**
@@ -134,6 +141,7 @@ export class Budget implements Gate, Observer, Ledger {
   close(): string | null {
     if (this.closed) return null;
     this.closed = true;
+    if (this.saveTimer) clearTimeout(this.saveTimer);
     // Replies still streaming are cut by the exit: they count as unmetered.
     this.unmetered += this.meters.size;
     this.meters.clear();
@@ -168,17 +176,20 @@ export class Budget implements Gate, Observer, Ledger {
     return refusal;
   }
 
-  /** The usage file is rewritten once per turn of the event loop at most, off the byte path. */
+  /** The usage file is rewritten soon after a change, off the byte path, and at most every SAVE_EVERY_MS. */
   private changed(): void {
-    if (!this.write || this.saveQueued || this.closed) return;
-    this.saveQueued = true;
-    setImmediate(() => {
-      this.saveQueued = false;
-      if (!this.closed) this.trySave();
-    });
+    if (!this.write || this.saveTimer || this.closed) return;
+    this.saveTimer = setTimeout(
+      () => {
+        this.saveTimer = null;
+        this.trySave();
+      },
+      Math.max(0, this.lastSave + SAVE_EVERY_MS - Date.now()),
+    );
   }
 
   private trySave(): void {
+    this.lastSave = Date.now();
     try {
       this.save();
     } catch (err) {

@@ -25,7 +25,7 @@ interface Frame {
   obj: boolean;
   /** Bit p: paths[p] has matched every key down to this object. */
   live: number;
-  /** Keys seen here that a live path names, or every key inside a picked value. */
+  /** Keys seen here that a live path names, or every key inside a picked value (made at the first). */
   keys: Set<string> | null;
   /** A key comes next (after '{' or ','). */
   expectKey: boolean;
@@ -47,7 +47,8 @@ const enum C {
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
 export class JsonPick {
-  picks: Pick[] = [];
+  /** One per path, reused for each text: valid until the next reset(). */
+  readonly picks: Pick[];
   /** onValue asked to stop: the rest of the text is not scanned. */
   stopped = false;
   private stack: Frame[] = [];
@@ -75,12 +76,16 @@ export class JsonPick {
     private readonly cap: number,
     private readonly onValue: (i: number) => boolean = () => true,
   ) {
+    this.picks = paths.map(() => ({ value: null, duplicate: false, oversized: false }));
     this.reset();
   }
 
   /** Ready for a new text. */
   reset(): void {
-    this.picks = this.paths.map(() => ({ value: null, duplicate: false, oversized: false }));
+    for (const p of this.picks) {
+      p.value = null;
+      p.duplicate = p.oversized = false;
+    }
     this.stopped = this.inString = this.inScalar = this.escaped = false;
     this.stack = [];
     this.keyParts = null;
@@ -114,8 +119,7 @@ export class JsonPick {
         if (q === -1) break;
         this.inString = false;
         if (this.keyParts) {
-          this.keyAdd(buf, keyFrom, q);
-          this.onKey(this.keyText());
+          this.onKey(this.keyParts.length === 0 && keyFrom > 0 ? this.keyIn(buf, keyFrom, q) : (this.keyAdd(buf, keyFrom, q), this.keyText()));
         } else if (this.capBits && this.capKind === 'string' && this.stack.length === this.capDepth) {
           this.capEnd(buf, capFrom, q + 1);
         }
@@ -149,8 +153,7 @@ export class JsonPick {
         case C.OpenArr: {
           const obj = c === C.OpenObj;
           if (this.valueStarts('container')) capFrom = i;
-          const inside = this.capBits !== 0;
-          this.stack.push({ obj, live: obj ? this.live : 0, keys: obj && (inside || this.live) ? new Set() : null, expectKey: obj });
+          this.stack.push({ obj, live: obj ? this.live : 0, keys: null, expectKey: obj });
           this.live = 0;
           break;
         }
@@ -207,7 +210,7 @@ export class JsonPick {
 
   private capEnd(buf: Buffer, from: number, to: number): void {
     this.capAdd(buf, from, to);
-    const value = this.capOver ? null : Buffer.concat(this.capParts);
+    const value = this.capOver ? null : this.capParts.length === 1 ? this.capParts[0]! : Buffer.concat(this.capParts);
     const bits = this.capBits;
     this.capBits = 0;
     this.capParts = [];
@@ -239,12 +242,13 @@ export class JsonPick {
     const raw = Buffer.concat(this.keyParts!);
     this.keyParts = null;
     if (this.keySize > (this.capBits ? this.cap : KEY_MAX)) return null;
-    if (!raw.includes(C.Backslash)) return raw.toString('utf8');
-    try {
-      return JSON.parse(`"${raw.toString('utf8')}"`) as string;
-    } catch {
-      return raw.toString('latin1');
-    }
+    return decodeKey(raw, 0, raw.length);
+  }
+
+  /** A key read whole within this piece: no copy. */
+  private keyIn(buf: Buffer, from: number, to: number): string | null {
+    this.keyParts = null;
+    return to - from > (this.capBits ? this.cap : KEY_MAX) ? null : decodeKey(buf, from, to);
   }
 
   private onKey(key: string | null): void {
@@ -260,11 +264,22 @@ export class JsonPick {
       if (path.length === depth + 1) this.target |= 1 << p;
       else this.live |= 1 << p;
     }
-    if (!frame.keys || (!named && !this.capBits)) return;
+    if (!named && !this.capBits) return;
+    frame.keys ??= new Set();
     if (frame.keys.has(key)) {
       if (this.capBits) this.capDup = true;
       for (let p = 0; p < this.paths.length; p++) if (named & (1 << p)) this.picks[p]!.duplicate = true;
     }
     frame.keys.add(key);
+  }
+}
+
+function decodeKey(buf: Buffer, from: number, to: number): string {
+  const at = buf.indexOf(C.Backslash, from);
+  if (at === -1 || at >= to) return buf.toString('utf8', from, to);
+  try {
+    return JSON.parse(`"${buf.toString('utf8', from, to)}"`) as string;
+  } catch {
+    return buf.toString('latin1', from, to);
   }
 }

@@ -13,6 +13,8 @@ import zlib from 'node:zlib';
 import { JsonPick, type Pick } from './json-pick.js';
 
 const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+/** The same as JSON strings without escapes, as they are sent: compared without parsing. */
+const TERMINAL_JSON = new Set([...TERMINAL].map((t) => JSON.stringify(t)));
 /** Each picked value (an event's type, its usage, the model) is kept up to this; a real usage object is about 300 bytes. */
 export const PICK_CAP = 16 * 1024;
 /** Decoded bytes read per response at most: a small compressed body may expand without end. */
@@ -269,6 +271,7 @@ export class ResponseReader {
 
 function isTerminal(type: Pick): boolean {
   if (!type.value) return false;
+  if (!type.value.includes(0x5c)) return TERMINAL_JSON.has(type.value.toString('latin1'));
   try {
     return TERMINAL.has(JSON.parse(type.value.toString('utf8')) as string);
   } catch {
