@@ -3,8 +3,9 @@
 // (never the rewritten one, so never the credential line), the request body
 // bytes as forwarded, the response head and its de-chunked body data as
 // relayed, and how the exchange ended. On the byte path it only copies bytes, up to a
-// cap, into blocks it owns; de-chunking, decoding, JSON and file writes run
-// in a worker thread (dump-writer.ts), so no relayed byte waits for them.
+// cap, into blocks it owns, and notes a stream's terminal event (sse.ts);
+// de-chunking, decoding, JSON and file writes run in a worker thread
+// (dump-writer.ts), so no relayed byte waits for them.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { RequestHead } from '../http/head.js';
