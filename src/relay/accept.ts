@@ -1,7 +1,8 @@
 // The listening socket and one state machine per client connection. It wires
 // the stages in the order the bytes travel: parse the head (parse.ts,
-// head.ts), admit it (admit.ts), rewrite it (rewrite.ts), then hand the
-// exchange to the relay (relay.ts), which talks to the upstream.
+// head.ts), admit it (admit.ts), ask the optional gate (gate.ts: the spend
+// guard), rewrite it (rewrite.ts), then hand the exchange to the relay
+// (relay.ts), which talks to the upstream.
 import net from 'node:net';
 import { admit, listenerHosts, type Admission } from './admit.js';
 import { errorResponse, ERRORS, type ErrorKind } from './errors.js';
