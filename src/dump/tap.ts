@@ -190,7 +190,7 @@ export class Tap implements ExchangeObserver {
   private readonly reqEncoding: string;
   private requestWritten = false;
   private done = false;
-  /** 0 until the final response head: without one, no response file is written. */
+  /** 0 until the final response head. */
   private status = 0;
   private resHeaders: Header[] = [];
   /** Whether a stream's terminal event went by (sse.ts); only the ending is asked of it. */
@@ -239,7 +239,7 @@ export class Tap implements ExchangeObserver {
     this.done = true;
     if (!this.requestWritten) this.writeRequest(true);
     const reader = this.reader;
-    if (!reader) return; // No response head came: no response file.
+    if (!reader) return; // No final response head came: no response file.
     // Codex closes its connection as soon as it has read response.completed,
     // often before the upstream's chunk terminator (issue 17): a client that
     // leaves after the terminal event went by has had the whole turn.
