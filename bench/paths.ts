@@ -79,6 +79,23 @@ export function relay(scheme: 'http' | 'https', dump = false): Path {
   };
 }
 
+/**
+ * This relay to the http upstream with the spend guard on: --max-tokens (set
+ * out of reach, so every request is checked and none refused) and
+ * --usage-file, in the scratch folder run.ts clears at the next run.
+ */
+export function relayBudget(): Path {
+  return {
+    name: 'relay-budget',
+    optIn: true,
+    start: (env) => {
+      const usage = join(env.cache, 'run', `usage-${process.pid}-${seq++}.json`);
+      const args = [join(env.root, 'dist/src/main.js'), '--upstream-url', upstreamUrl(env, 'http'), '--max-tokens', '1000000000000', '--usage-file', usage];
+      return startWithInfo(env, 'relay-budget', process.execPath, args, {});
+    },
+  };
+}
+
 let tunnel: Promise<number> | null = null;
 
 /** bench/tunnel-proxy.ts, started once and left to stopAll() at the end of the run. */

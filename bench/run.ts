@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Response } from './client.js';
-import { fetchOriginal, findNginx, makeTls, naive, nginx, nodePipe, original, relay, relayConnect, type Env, type Path, type Running } from './paths.js';
+import { fetchOriginal, findNginx, makeTls, naive, nginx, nodePipe, original, relay, relayBudget, relayConnect, type Env, type Path, type Running } from './paths.js';
 import { cpuSeconds, launch, peakRssMB, resetPeak, rssMB, run, stop, stopAll, waitFor } from './procs.js';
 import { writeReport, type Results } from './report.js';
 import { dist, median } from './stats.js';
@@ -103,7 +103,7 @@ async function main() {
   const wanted = arg('paths')?.split(',');
   const direct: Path = { name: 'direct', start: async (env) => ({ port: env.upstream.http, proc: null, startupMs: 0 }) };
   const all = [
-    direct, relay('http'), relay('https'), relayConnect(), relay('http', true), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe(),
+    direct, relay('http'), relay('https'), relayConnect(), relay('http', true), relayBudget(), original(orig.bin, orig.why), nginx(ngx.bin, ngx.why), naive(), nodePipe(),
     // Peers over TLS, to compare relay-https with in the same rounds.
     original(orig.bin, orig.why, 'https'), nginx(ngx.bin, ngx.why, 'https'), nodePipe('https'),
   ];

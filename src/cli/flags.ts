@@ -41,6 +41,9 @@ export const FLAGS = {
   'connect-timeout': { type: 'string', default: '15', range: [1, 600], unit: 'seconds', describe: 'How long connecting to the upstream may take, TLS included (504 past it)' },
   'auth-header': { type: 'string', default: 'authorization', describe: "Header that carries the key: 'authorization' (Bearer) or 'api-key' (Azure OpenAI)" },
   'dump-dir': { type: 'string', describe: 'Write each admitted request and its response as JSON files in DIR (mode 0600, credentials redacted)' },
+  'max-requests': { type: 'string', range: [1, Number.MAX_SAFE_INTEGER], describe: 'Admit at most N requests; later ones get 429 budget_exhausted' },
+  'max-tokens': { type: 'string', range: [1, Number.MAX_SAFE_INTEGER], describe: "Refuse new requests (429 budget_exhausted) once the replies' usage.total_tokens add up to N" },
+  'usage-file': { type: 'string', describe: 'Write a JSON summary of requests and tokens to FILE after each reply and at exit (kept after exit)' },
   'github-oidc': {
     type: 'boolean',
     default: false,

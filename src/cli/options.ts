@@ -24,6 +24,14 @@ export interface Options {
   dumpDir: string | undefined;
   /** --github-oidc: stdin holds the GitHub request token, not an API key. */
   oidc: OidcConfig | null;
+  budget: BudgetFlags;
+}
+
+/** The spend guard's flags (src/budget/); all undefined: no budget stage at all. */
+export interface BudgetFlags {
+  maxRequests: number | undefined;
+  maxTokens: number | undefined;
+  usageFile: string | undefined;
 }
 
 const OIDC_FLAGS = ['github-oidc', 'oidc-audience', 'identity-provider-id', 'service-account-id', 'github-oidc-request-url'] as const;
@@ -48,6 +56,7 @@ export async function parseOptions(argv: string[], env: NodeJS.ProcessEnv, helpW
   const authHeader = args['auth-header'] ?? 'authorization';
   if (!(AUTH_HEADERS as string[]).includes(authHeader)) throw new StartError(`--auth-header must be one of ${AUTH_HEADERS.join(', ')}, got ${JSON.stringify(authHeader)}`, EXIT_USAGE);
   if (args['dump-dir'] === '') throw new StartError('--dump-dir needs a directory name', EXIT_USAGE);
+  if (args['usage-file'] === '') throw new StartError('--usage-file needs a file name', EXIT_USAGE);
   const allowHosts = args['allow-host'] ?? [];
   for (const name of allowHosts) {
     const why = allowHostError(name);
@@ -67,6 +76,11 @@ export async function parseOptions(argv: string[], env: NodeJS.ProcessEnv, helpW
     authHeader: authHeader as AuthHeader,
     dumpDir: args['dump-dir'],
     oidc: readOidc(args, authHeader as AuthHeader, env),
+    budget: {
+      maxRequests: args['max-requests'] === undefined ? undefined : integer(args, 'max-requests'),
+      maxTokens: args['max-tokens'] === undefined ? undefined : integer(args, 'max-tokens'),
+      usageFile: args['usage-file'],
+    },
   };
 }
 

@@ -1,5 +1,6 @@
-// Files this process writes for others to read (--server-info; --usage-file
-// uses the same rules). Issue 17: run as root, `--server-info /dev/null`
+// Files this process writes for others to read: --server-info, removed at
+// exit so a later run never finds a stale one (codex-action#133), and
+// --usage-file, kept for the workflow steps that run after. Issue 17: run as root, `--server-info /dev/null`
 // renamed a temp file over /dev/null and unlinked it at exit. So nothing this
 // process did not create is ever renamed over, emptied or unlinked:
 // - a character device, a FIFO, or a link to one (`/dev/stdout` →
@@ -38,11 +39,11 @@ const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedA
 
 /**
  * Writes `text` to `file` (see the rules above) and remembers what this
- * process created. Throws an ErrnoException on failure: EISDIR for a
+ * process created, to remove at exit unless `keep`. Throws an ErrnoException on failure: EISDIR for a
  * directory, ENXIO for a socket or a FIFO nobody reads, ENOTSUP for a block
  * device, or what the system call gave.
  */
-export function writeOwned(file: string, text: string): void {
+export function writeOwned(file: string, text: string, keep = false): void {
   const target = path.resolve(file);
   const bytes = Buffer.from(text);
   const first = !tried.has(target);
@@ -53,7 +54,9 @@ export function writeOwned(file: string, text: string): void {
     // Not ours, whatever was remembered for this path before.
     owned.delete(target);
   } else {
-    owned.set(target, replace(target, bytes));
+    const made = replace(target, bytes);
+    if (keep) owned.delete(target);
+    else owned.set(target, made);
   }
 }
 
@@ -164,6 +167,8 @@ function replace(target: string, bytes: Buffer): { dev: number; ino: number } {
   let open = true;
   try {
     fs.writeSync(fd, bytes);
+    // Whatever the umask: the workflow's later steps may run as another user, and neither file holds a secret.
+    fs.fchmodSync(fd, 0o644);
     const { dev, ino } = fs.fstatSync(fd);
     open = false;
     fs.closeSync(fd);

@@ -5,7 +5,8 @@
 //   2. options: the flags, judged before anything is made (options.ts);
 //   3. egress and trust: the proxy and CA environment, read once;
 //   4. parser pin: the llhttp wasm's bytes checked against their hash;
-//   5. dump dir: made before the key is read, so a bad path costs nothing;
+//   5. dump dir and usage file: made before the key is read, so a bad path
+//      costs nothing;
 //   6. read the secret: the key (or OIDC request token) from stdin, off-heap,
 //      echo off at a terminal;
 //   7. signal wipes: from now on every signal that ends the process zeroes
@@ -17,7 +18,7 @@
 //  11. trust context: the SSL_CERT_FILE/DIR roots, built before any request.
 // Every failure is a StartError, printed as one line by the one catch in
 // start(), before anything listens or is written where it can be. The
-// optional stages (the dump, OIDC, the terminal's echo) are imported only
+// optional stages (the dump, the spend guard, OIDC, the terminal's echo) are imported only
 // when their flag or stdin asks for them: each costs start-up time
 // (bench/README.md) that a plain start need not pay.
 import fs from 'node:fs';
@@ -25,6 +26,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import tty from 'node:tty';
 import { StaticCredential, type Credential } from '../credential/credential.js';
+import type { Budget } from '../budget/budget.js';
 import type { Dump } from '../dump/tap.js';
 import { loadParser } from '../http/parser.js';
 import { assertInspectorOff, harden, HardenError, wipeOnExit } from '../secret/harden.js';
@@ -90,11 +92,16 @@ async function startUp(argv: string[]): Promise<void> {
   harden(log);
   let credential: Credential | null = null;
   let requestToken: Buffer | null = null;
-  // Every exit that runs JS: zero every secret, remove the server-info file.
+  let budget: Budget | undefined;
+  let listening = false;
+  // Every exit that runs JS: zero every secret, remove the server-info file;
+  // once serving, write the usage file a last time and sum it up in one line.
   const cleanUp = (): void => {
     requestToken?.fill(0);
     credential?.wipe();
     removeOwned();
+    const summary = listening ? budget?.close() : null;
+    if (summary) log(summary);
   };
   wipeOnExit(cleanUp);
 
@@ -117,6 +124,8 @@ async function startUp(argv: string[]): Promise<void> {
   }
 
   const dump = opts.dumpDir === undefined ? undefined : await makeDump(opts.dumpDir);
+  const { maxRequests, maxTokens, usageFile } = opts.budget;
+  if (maxRequests !== undefined || maxTokens !== undefined || usageFile !== undefined) budget = await makeSpendGuard(opts);
 
   const secret = await readSecret(opts);
 
@@ -153,7 +162,8 @@ async function startUp(argv: string[]): Promise<void> {
 
   // One broken connection must not take the others with it.
   process.on('uncaughtException', (err) => log(`internal error: ${err.name}`));
-  const server = relayServer(opts, { credential, connector, observers: dump ? [dump] : [], log, onShutdown: () => process.exit(EXIT_OK) });
+  const observers = [dump, budget].filter((o) => o !== undefined);
+  const server = relayServer(opts, { credential, connector, observers, gate: budget, log, onShutdown: () => process.exit(EXIT_OK) });
   const port = await listen(server, opts.port);
   // A SIGUSR1 that arrived before harden() may have started the inspector late.
   assertInspectorOff();
@@ -174,6 +184,17 @@ async function startUp(argv: string[]): Promise<void> {
   // microtasks), so no request is read before the roots exist, and start-up
   // does not wait for them.
   trust.options();
+  listening = true;
+}
+
+/** The spend guard, its usage file written once now, so that a bad path stops start-up before the key is read. */
+async function makeSpendGuard(opts: Options): Promise<Budget> {
+  const { makeBudget } = await import('./usage.js');
+  try {
+    return makeBudget(opts.budget, log);
+  } catch (err) {
+    throw new StartError(`cannot write --usage-file ${opts.budget.usageFile} (${code(err)})`, EXIT_FAILURE);
+  }
 }
 
 /** Directories it creates are the user's alone: the dumps hold prompts and answers. */

@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { Credential } from '../credential/credential.js';
 import { createRelayServer } from '../relay/accept.js';
+import type { Gate } from '../relay/gate.js';
 import type { Observer } from '../relay/observer.js';
 import { requestPrefix } from '../relay/rewrite.js';
 import type { Connector } from '../transport/connect.js';
@@ -14,8 +15,10 @@ export interface Wiring {
   credential: Credential;
   /** Makes verified upstream connections through the egress route start-up chose. */
   connector: Connector;
-  /** The optional stages that watch each exchange (--dump-dir's tap). */
+  /** The optional stages that watch each exchange (--dump-dir's tap, the spend guard's meter). */
   observers: readonly Observer[];
+  /** The optional admission check (the spend guard). */
+  gate: Gate | undefined;
   /** One line per failure the operator should know about. */
   log: (line: string) => void;
   /** What GET /shutdown does (with --http-shutdown) once answered. */
@@ -23,7 +26,7 @@ export interface Wiring {
 }
 
 /** The relay server for `opts`, not yet listening. */
-export function relayServer(opts: Options, { credential, connector, observers, log, onShutdown }: Wiring): net.Server {
+export function relayServer(opts: Options, { credential, connector, observers, gate, log, onShutdown }: Wiring): net.Server {
   // Idle upstream connections live 30 s, so Codex turns a few seconds apart
   // reuse one instead of paying a new TLS handshake; one that the upstream
   // closes first is dropped on its FIN (or, rarely, met by the next request:
@@ -46,6 +49,7 @@ export function relayServer(opts: Options, { credential, connector, observers, l
     idleTimeoutMs: opts.idleTimeoutMs,
     maxConnections: opts.maxConnections,
     observers,
+    gate,
     log,
   });
 }

@@ -3,12 +3,14 @@
 // (never the rewritten one, so never the credential line), the request body
 // bytes as forwarded, the response head and its de-chunked body data as
 // relayed, and how the exchange ended. On the byte path it only copies bytes, up to a
-// cap, into blocks it owns; de-chunking, decoding, JSON and file writes run
-// in a worker thread (dump-writer.ts), so no relayed byte waits for them.
+// cap, into blocks it owns, and notes a stream's terminal event (sse.ts);
+// de-chunking, decoding, JSON and file writes run in a worker thread
+// (dump-writer.ts), so no relayed byte waits for them.
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { RequestHead } from '../http/head.js';
 import type { ExchangeObserver, Observer, Outcome } from '../relay/observer.js';
+import { ResponseReader } from '../relay/sse.js';
 
 /** Body bytes (as framed on the wire) a dump keeps per direction; the rest is counted only. */
 export const DUMP_CAP = 4 * 1024 * 1024;
@@ -188,9 +190,11 @@ export class Tap implements ExchangeObserver {
   private readonly reqEncoding: string;
   private requestWritten = false;
   private done = false;
-  /** 0 until the final response head: without one, no response file is written. */
+  /** 0 until the final response head. */
   private status = 0;
   private resHeaders: Header[] = [];
+  /** Whether a stream's terminal event went by (sse.ts); only the ending is asked of it. */
+  private reader: ResponseReader | null = null;
 
   constructor(private readonly dump: Dump, private readonly stem: string, head: RequestHead) {
     this.request = new Sink(dump);
@@ -217,10 +221,13 @@ export class Tap implements ExchangeObserver {
     if (this.done) return;
     this.status = status;
     this.resHeaders = responseHeaders(head);
+    this.reader = new ResponseReader(head, noop, noop);
   }
 
   responseBody(data: Buffer): void {
-    if (!this.done) this.response.add(data);
+    if (this.done) return;
+    this.response.add(data);
+    this.reader?.data(data);
   }
 
   /**
@@ -231,7 +238,15 @@ export class Tap implements ExchangeObserver {
     if (this.done) return;
     this.done = true;
     if (!this.requestWritten) this.writeRequest(true);
-    if (this.status === 0) return; // No response head came: no response file.
+    const reader = this.reader;
+    if (!reader) return; // No final response head came: no response file.
+    // Codex closes its connection as soon as it has read response.completed,
+    // often before the upstream's chunk terminator (issue 17): a client that
+    // leaves after the terminal event went by has had the whole turn.
+    reader.finish(() => this.writeResponse(how === 'client_abort' && reader.terminal ? 'complete' : how));
+  }
+
+  private writeResponse(how: Outcome): void {
     const r = this.response;
     const rec: DumpRecord = {
       file: `${this.stem}-response.json`,
@@ -321,3 +336,5 @@ function encodingOf(headers: Header[]): string {
   const v = joined(headers, 'content-encoding').toLowerCase();
   return v === 'identity' ? '' : v;
 }
+
+function noop(): void {}

@@ -1,13 +1,15 @@
 // The listening socket and one state machine per client connection. It wires
 // the stages in the order the bytes travel: parse the head (parse.ts,
-// head.ts), admit it (admit.ts), rewrite it (rewrite.ts), then hand the
-// exchange to the relay (relay.ts), which talks to the upstream.
+// head.ts), admit it (admit.ts), ask the optional gate (gate.ts: the spend
+// guard), rewrite it (rewrite.ts), then hand the exchange to the relay
+// (relay.ts), which talks to the upstream.
 import net from 'node:net';
 import { admit, listenerHosts, type Admission } from './admit.js';
 import { errorResponse, ERRORS, type ErrorKind } from './errors.js';
-import { nameIs, splitRequestHead } from '../http/head.js';
+import { nameIs, splitRequestHead, type RequestHead } from '../http/head.js';
 import { Ev, MessageParser } from '../http/parser.js';
 import { Exchange, type ClientSide, type RelayContext } from './exchange.js';
+import type { Gate } from './gate.js';
 import { observe, type Observer } from './observer.js';
 import { forwardedFields } from './rewrite.js';
 import { SOCKET_BUFFER } from '../transport/connect.js';
@@ -26,6 +28,8 @@ export interface ServerOptions {
   maxConnections: number;
   /** The optional stages that watch each admitted exchange (--dump-dir's tap). */
   observers?: readonly Observer[];
+  /** The optional admission check made before an exchange exists (the spend guard's budget). */
+  gate?: Gate | undefined;
   /** One line per failure the operator should know about; never request bytes. */
   log: (line: string) => void;
 }
@@ -35,6 +39,8 @@ const enum State {
   Head,
   /** Forwarding the request body. */
   Body,
+  /** Waiting for the gate's verdict; the bytes after the head wait with it. */
+  Gated,
   /** Request complete; later bytes wait until the response ends. */
   Await,
   /** An error response is on its way; input is drained and dropped. */
@@ -72,6 +78,8 @@ class ClientConn implements ClientSide {
   /** Pipelined bytes of the next request, held while a response is in flight. */
   private pending: Buffer | null = null;
   private exchange: Exchange | null = null;
+  /** Withdraws a pending gate check. */
+  private cancelGate: (() => void) | null = null;
   private timer: NodeJS.Timeout;
 
   constructor(readonly sock: net.Socket, private readonly opts: ServerOptions, private readonly admission: Admission) {
@@ -108,7 +116,9 @@ class ClientConn implements ClientSide {
           if (step.ev === Ev.More) return;
           if (step.ev !== Ev.Head) return this.reject(this.headError());
           clearTimeout(this.timer);
-          if (!this.startExchange()) return;
+          const next = this.startExchange();
+          if (next === 'wait') return this.hold(chunk.subarray(step.pos));
+          if (next === 'done') return;
           off = step.pos;
           break;
         }
@@ -125,6 +135,7 @@ class ClientConn implements ClientSide {
           if (step.pos < chunk.length) this.hold(chunk.subarray(step.pos));
           return;
         }
+        case State.Gated:
         case State.Await:
           return this.hold(chunk.subarray(off));
         case State.Closing:
@@ -140,28 +151,53 @@ class ClientConn implements ClientSide {
     return 'bad_request';
   }
 
-  /** Judges the head just parsed; false when the connection is done with. */
-  private startExchange(): boolean {
+  /** Judges the head just parsed: the body follows, the gate's verdict is awaited, or the connection is done with. */
+  private startExchange(): 'go' | 'wait' | 'done' {
     const head = splitRequestHead(this.req.head());
     if (!head) {
       this.reject('bad_request');
-      return false;
+      return 'done';
     }
     const verdict = admit(head, this.admission);
     if (verdict.kind === 'reject') {
       this.reject(verdict.error);
-      return false;
+      return 'done';
     }
     if (verdict.kind === 'shutdown') {
       this.state = State.Closing;
       this.sock.end(SHUTDOWN_OK, () => this.opts.onShutdown());
-      return false;
+      return 'done';
     }
     this.keepAlive = this.req.keepAlive;
+    const gate = this.opts.gate;
+    if (!gate) {
+      this.open(head);
+      return 'go';
+    }
+    this.state = State.Gated;
+    let later = false;
+    let next = 'wait' as 'go' | 'wait' | 'done';
+    const cancel = gate.check((refusal) => {
+      this.cancelGate = null;
+      next = refusal ? 'done' : 'go';
+      if (refusal) return this.reject(refusal.kind, '', refusal.detail);
+      if (!later) return this.open(head);
+      // Decided after this read: what was held since is the request's body.
+      const held = this.pending;
+      this.pending = null;
+      this.sock.resume();
+      this.open(head);
+      if (held) this.consumeSafely(held);
+    });
+    later = true;
+    if (next === 'wait') this.cancelGate = cancel;
+    return next;
+  }
+
+  private open(head: RequestHead): void {
     this.state = State.Body;
     const idempotent = head.fields.some((f) => nameIs(head, f, 'idempotency-key'));
     this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent, observe(this.opts.observers ?? [], head));
-    return true;
   }
 
   private hold(bytes: Buffer): void {
@@ -209,8 +245,8 @@ class ClientConn implements ClientSide {
   }
 
   /** One error response, then close; the only path by which errors reach a client. */
-  private reject(kind: ErrorKind, cause?: string): void {
-    if (this.state !== State.Closing) this.close(errorResponse(kind, cause));
+  private reject(kind: ErrorKind, cause?: string, detail?: string): void {
+    if (this.state !== State.Closing) this.close(errorResponse(kind, cause, detail));
   }
 
   /**
@@ -265,6 +301,8 @@ class ClientConn implements ClientSide {
   /** Every way out of a connection starts here: no request in flight, nothing held, no timer. */
   private stop(): void {
     this.state = State.Closing;
+    this.cancelGate?.();
+    this.cancelGate = null;
     this.exchange?.abort();
     this.exchange = null;
     this.pending = null;

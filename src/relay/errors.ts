@@ -1,6 +1,8 @@
 // Every way a request can fail, with the status the client sees. The message
 // is fixed text: nothing from the request, the key or an exception's stack is
-// ever interpolated into what a client or the log receives.
+// ever interpolated into what a client or the log receives. Each entry:
+// status, reason, message, the header lines that replace `Connection: close`
+// ({message} stands for the message), and the body's error.type.
 
 export const ERRORS = {
   bad_request: [400, 'Bad Request', 'malformed HTTP/1.1 request'],
@@ -25,6 +27,19 @@ export const ERRORS = {
   websocket: [426, 'Upgrade Required', 'WebSocket is not supported: send POST /v1/responses over HTTP/1.1', 'Upgrade: HTTP/1.1\r\nConnection: upgrade, close\r\n'],
   head_too_large: [431, 'Request Header Fields Too Large', 'request head too large'],
   trailers_too_large: [431, 'Request Header Fields Too Large', 'request trailers larger than --max-head-bytes'],
+  // The spend guard (gate.ts). Codex 0.171 ends a turn at once, without
+  // retrying, on a 429 whose error.type is usage_limit_reached, and shows the
+  // text of X-Codex-Promo-Message (codex-rs/codex-api/src/api_bridge.rs,
+  // rate_limits.rs); on other 429 bodies it prints only "exceeded retry
+  // limit" or "Quota exceeded". X-Should-Retry: false stops the openai SDKs'
+  // own retries.
+  budget_exhausted: [
+    429,
+    'Too Many Requests',
+    'codex-responses-api-proxy budget exhausted',
+    'X-Should-Retry: false\r\nX-Codex-Promo-Message: {message}\r\nConnection: close\r\n',
+    'usage_limit_reached',
+  ],
   upstream_unreachable: [502, 'Bad Gateway', 'upstream connection failed'],
   upstream_tls: [502, 'Bad Gateway', 'upstream TLS verification failed'],
   upstream_protocol: [502, 'Bad Gateway', 'upstream sent an invalid HTTP response'],
@@ -37,7 +52,7 @@ export const ERRORS = {
   credential_unavailable: [503, 'Service Unavailable', 'no valid upstream credential'],
   upstream_timeout: [504, 'Gateway Timeout', 'upstream did not accept the connection in time'],
   version: [505, 'HTTP Version Not Supported', 'only HTTP/1.1 is supported'],
-} as const satisfies Record<string, readonly [number, string, string, string?]>;
+} as const satisfies Record<string, readonly [number, string, string, string?, string?]>;
 
 export type ErrorKind = keyof typeof ERRORS;
 
@@ -46,20 +61,25 @@ const rendered = new Map<ErrorKind, Buffer>();
 /**
  * The full response for an error kind; it always closes the connection.
  * `cause` is an errno-style code (ECONNREFUSED, CERT_HAS_EXPIRED): it names
- * what went wrong without carrying any byte of the request.
+ * what went wrong without carrying any byte of the request. `detail` is text
+ * from the operator's own configuration ("--max-tokens 1000 reached"), never
+ * from a request: printable ASCII, so it can stand in a header line too.
  */
-export function errorResponse(kind: ErrorKind, cause = ''): Buffer {
+export function errorResponse(kind: ErrorKind, cause = '', detail = ''): Buffer {
   const safeCause = /^[A-Z0-9_]{1,64}$/.test(cause) ? cause : '';
-  let buf = safeCause ? undefined : rendered.get(kind);
+  const safeDetail = /^[\x20-\x7e]{1,200}$/.test(detail) ? detail : '';
+  const fixed = !safeCause && !safeDetail;
+  let buf = fixed ? rendered.get(kind) : undefined;
   if (!buf) {
-    const [status, reason, text, connection = 'Connection: close\r\n'] = ERRORS[kind] as readonly [number, string, string, string?];
-    const message = safeCause ? `${text} (${safeCause})` : text;
-    const body = JSON.stringify({ error: { type: 'proxy_error', code: kind, message } });
+    const [status, reason, text, lines = 'Connection: close\r\n', type = 'proxy_error'] = ERRORS[kind] as readonly [number, string, string, string?, string?];
+    let message = safeCause ? `${text} (${safeCause})` : text;
+    if (safeDetail) message += `: ${safeDetail}`;
+    const body = JSON.stringify({ error: { type, code: kind, message } });
     buf = Buffer.from(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${connection}\r\n${body}`,
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${lines.replace('{message}', message)}\r\n${body}`,
       'latin1',
     );
-    if (!safeCause) rendered.set(kind, buf);
+    if (fixed) rendered.set(kind, buf);
   }
   return buf;
 }

@@ -17,10 +17,15 @@
 // telemetry export, plugins and update checks (the keys are checked by codex's own
 // --strict-config), so the run stays on 127.0.0.1. It passes when codex prints the
 // streamed answer and the upstream saw only the key piped to the proxy.
+//
+// A second case spends a budget (issue 16): a proxy with --max-tokens 1 lets
+// one `codex exec` through, and the next one must end at once, on the first
+// 429, with the proxy's message shown to the user: the usage file counts one
+// refusal, so Codex did not retry.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { startFakeResponses } from '../../demo/fake-responses.js';
@@ -180,28 +185,7 @@ async function main(): Promise<void> {
     await mkdir(codexHome, { recursive: true });
     await mkdir(workdir, { recursive: true });
     await writeFile(join(codexHome, 'config.toml'), CODEX_CONFIG);
-
-    // The two -c values are the README's, as the shell hands them to codex
-    // (with supports_websockets added under CODEX_WEBSOCKETS=1).
-    const readmeArgs = [
-      '-c',
-      `model_providers.openai-proxy={ name = 'OpenAI Proxy', base_url = 'http://127.0.0.1:${proxy.port}/v1', wire_api='responses'${WEBSOCKETS ? ', supports_websockets = true' : ''} }`,
-      '-c',
-      'model_provider=openai-proxy',
-    ];
-    // Only what this run needs on top: reject unknown config keys, no git repo here, no session files, no colour.
-    const args = ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--color', 'never', ...readmeArgs, PROMPT];
-    log(`running: codex ${args.map(shellQuote).join(' ')}`);
-    const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: workdir, CODEX_HOME: codexHome };
-    const started = process.hrtime.bigint();
-    const ran = await run(codex, args, { cwd: workdir, env, timeoutMs: CODEX_TIMEOUT_MS });
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-
-    console.log('----- codex stdout -----');
-    process.stdout.write(ran.stdout.endsWith('\n') || ran.stdout === '' ? ran.stdout : `${ran.stdout}\n`);
-    console.log('----- codex stderr -----');
-    process.stdout.write(ran.stderr.endsWith('\n') || ran.stderr === '' ? ran.stderr : `${ran.stderr}\n`);
-    console.log('------------------------');
+    const { ran, seconds } = await exec(codex, proxy.port, codexHome, workdir);
 
     const problems: string[] = [];
     if (ran.timedOut) problems.push(`codex did not finish within ${CODEX_TIMEOUT_MS / 1000} s`);
@@ -227,11 +211,64 @@ async function main(): Promise<void> {
     if (problems.length > 0) throw new Error(problems.join('; '));
     log(`codex exec took ${seconds.toFixed(2)} s${WEBSOCKETS ? ' with supports_websockets = true' : ''}`);
     log('codex printed the streamed answer and the upstream saw only the piped key');
-    log('1 passed, 0 failed');
+
+    await budgetCase(codex, upstream, codexHome, workdir, scratch);
+    log('2 passed, 0 failed');
   } finally {
     await proxy?.stop();
     await upstream?.close();
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** `codex exec` with the README's provider settings, pointed at the proxy on `port`; its output is printed. */
+async function exec(codex: string, port: number, codexHome: string, workdir: string): Promise<{ ran: Ran; seconds: number }> {
+  // The two -c values are the README's, as the shell hands them to codex
+  // (with supports_websockets added under CODEX_WEBSOCKETS=1).
+  const readmeArgs = [
+    '-c',
+    `model_providers.openai-proxy={ name = 'OpenAI Proxy', base_url = 'http://127.0.0.1:${port}/v1', wire_api='responses'${WEBSOCKETS ? ', supports_websockets = true' : ''} }`,
+    '-c',
+    'model_provider=openai-proxy',
+  ];
+  // Only what this run needs on top: reject unknown config keys, no git repo here, no session files, no colour.
+  const args = ['exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--color', 'never', ...readmeArgs, PROMPT];
+  log(`running: codex ${args.map(shellQuote).join(' ')}`);
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: workdir, CODEX_HOME: codexHome };
+  const started = process.hrtime.bigint();
+  const ran = await run(codex, args, { cwd: workdir, env, timeoutMs: CODEX_TIMEOUT_MS });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log('----- codex stdout -----');
+  process.stdout.write(ran.stdout.endsWith('\n') || ran.stdout === '' ? ran.stdout : `${ran.stdout}\n`);
+  console.log('----- codex stderr -----');
+  process.stdout.write(ran.stderr.endsWith('\n') || ran.stderr === '' ? ran.stderr : `${ran.stderr}\n`);
+  console.log('------------------------');
+  return { ran, seconds };
+}
+
+/** Once --max-tokens is spent, `codex exec` ends on the first 429 and shows the proxy's message. */
+async function budgetCase(codex: string, upstream: FakeResponsesServer, codexHome: string, workdir: string, scratch: string): Promise<void> {
+  const usageFile = join(scratch, 'usage.json');
+  const proxy = await startProxy(['--upstream-url', upstream.responsesUrl, '--max-tokens', '1', '--usage-file', usageFile]);
+  try {
+    const before = upstream.requests.length;
+    log(`budget: proxy on 127.0.0.1:${proxy.port} with --max-tokens 1`);
+    const spend = await exec(codex, proxy.port, codexHome, workdir);
+    const problems: string[] = [];
+    if (spend.ran.code !== 0 || !spend.ran.stdout.includes(ANSWER)) problems.push('the first codex exec did not get its answer');
+    const refused = await exec(codex, proxy.port, codexHome, workdir);
+    const shown = `${refused.ran.stdout}${refused.ran.stderr}`;
+    if (refused.ran.timedOut) problems.push(`the refused codex exec did not end within ${CODEX_TIMEOUT_MS / 1000} s`);
+    else if (refused.ran.code === 0) problems.push('the refused codex exec exited 0');
+    if (!shown.includes('codex-responses-api-proxy budget exhausted: --max-tokens 1 reached')) problems.push("the proxy's message is not in codex output");
+    if (upstream.requests.length - before !== 1) problems.push(`the upstream saw ${upstream.requests.length - before} requests through this proxy, not 1`);
+    await proxy.stop();
+    const usage = JSON.parse(await readFile(usageFile, 'utf8')) as { requests: number; refused: number; total_tokens: number };
+    if (usage.refused !== 1) problems.push(`the proxy refused ${usage.refused} requests: codex retried`);
+    if (problems.length > 0) throw new Error(problems.join('; '));
+    log(`budget: the first exec spent ${usage.total_tokens} tokens; the next ended in ${refused.seconds.toFixed(2)} s (exit ${refused.ran.code}) after one refused request, showing the proxy's message`);
+  } finally {
+    await proxy.stop();
   }
 }
 
