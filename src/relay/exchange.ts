@@ -4,10 +4,10 @@
 // both connections can be reused; its bytes are never altered or re-framed.
 import type net from 'node:net';
 import type { Credential, Lease } from '../credential/credential.js';
-import type { ErrorKind } from './errors.js';
-import { upstreamErrorKind } from './errors.js';
-import { Ev, MessageParser } from '../http/parser.js';
-import type { ExchangeObserver } from './observer.js';
+import { upstreamErrorKind, type ErrorKind } from './errors.js';
+import { MessageParser } from '../http/parser.js';
+import { readMessage, type MessageError, type MessageEvents } from '../http/message.js';
+import type { ExchangeObserver, Outcome } from './observer.js';
 import type { Connector } from '../transport/connect.js';
 import type { Pool } from '../transport/pool.js';
 import type { Upstream } from '../transport/upstream.js';
@@ -34,8 +34,6 @@ export interface ClientSide {
   exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void;
 }
 
-const REPLAY_MAX = 1 << 20;
-
 /**
  * Response limits, fixed and independent of --max-head-bytes (which is about
  * what clients send). A real API response head is about 1.3 KB; 256 KiB is
@@ -46,31 +44,75 @@ const REPLAY_MAX = 1 << 20;
 export const RESPONSE_HEAD_MAX = 256 * 1024;
 export const RESPONSE_TRAILERS_MAX = 256 * 1024;
 
+const UPSTREAM_ERRORS: Record<MessageError, ErrorKind> = {
+  malformed: 'upstream_protocol',
+  head_too_large: 'upstream_head_too_large',
+  trailers_too_large: 'upstream_trailers_too_large',
+};
+
+/** How end() leaves the connections: `reusable`, the client's may carry another request; `pool`, the upstream's too. */
+interface Ending {
+  reusable?: boolean;
+  pool?: boolean;
+  /** The upstream connection gets a FIN once its queued writes are flushed (failRequest). */
+  flush?: boolean;
+  /** An errno-style detail for the client's error response. */
+  cause?: string | undefined;
+}
+
+const REPLAY_MAX = 1 << 20;
+
+/**
+ * What was sent so far on a pooled connection (references, not copies), so
+ * that the request can go out once more on a fresh connection if the
+ * upstream closed the idle one just as it was reused. A relay cannot tell
+ * that race from an upstream that took the request and then died, so, as
+ * Go's transport does, only a request carrying an Idempotency-Key (which the
+ * upstream deduplicates) is replayed; any other gets a 502 and its client
+ * decides. Dropped at the first response byte or past REPLAY_MAX.
+ */
+class Replay {
+  private parts: Buffer[] | null = null;
+  private bytes = 0;
+
+  /** The request goes out on a pooled connection: keep what it sends from here. */
+  start(sent: readonly Buffer[]): void {
+    this.parts = [...sent];
+  }
+
+  add(b: Buffer): void {
+    if (!this.parts) return;
+    this.parts.push(b);
+    this.bytes += b.length;
+    if (this.bytes > REPLAY_MAX) this.parts = null;
+  }
+
+  drop(): void {
+    this.parts = null;
+  }
+
+  /** What to send again, once; null when nothing may be. */
+  take(): Buffer[] | null {
+    const parts = this.parts;
+    this.parts = null;
+    return parts;
+  }
+}
+
 export class Exchange {
   private up: net.Socket | null = null;
-  /** The upstream connection while it is being made (and verified): abort() must end it too. */
+  /** The upstream connection while it is being made (and verified): end() must end it too. */
   private connecting: net.Socket | null = null;
   private readonly res: MessageParser;
   /** Request bytes that arrived while the upstream connection was being made. */
   private queued: Buffer[] = [];
+  private readonly replay = new Replay();
   private requestDone = false;
-  private responseDone = false;
   /** Some response byte was written to the client: errors can now only close it. */
   private started = false;
   private closed = false;
   private upPaused = false;
   private clientPaused = false;
-  /**
-   * What was sent so far on a pooled connection (references, not copies), so
-   * that the request can go out once more on a fresh connection if the
-   * upstream closed the idle one just as it was reused. A relay cannot tell
-   * that race from an upstream that took the request and then died, so, as
-   * Go's transport does, only a request carrying an Idempotency-Key (which
-   * the upstream deduplicates) is replayed; any other gets a 502 and its
-   * client decides. Dropped at the first response byte or past REPLAY_MAX.
-   */
-  private replay: Buffer[] | null = null;
-  private replayBytes = 0;
   /** Held from the first write of the line until the exchange ends. */
   private lease: Lease | null = null;
   /** Withdraws a wait for a credential renewal (credential.ts). */
@@ -94,7 +136,7 @@ export class Exchange {
 
   private start(lease: Lease | null, cause: string, fields: Buffer, idempotent: boolean): void {
     if (this.closed) return lease?.release();
-    if (!lease) return this.fail('credential_unavailable', cause);
+    if (!lease) return this.end('credential_unavailable', { cause });
     this.lease = lease;
     this.queued.unshift(this.ctx.prefix, lease.line, fields);
     // A pooled connection may take up to two loop turns to be seen idle (upstream.ts).
@@ -104,7 +146,7 @@ export class Exchange {
         return;
       }
       if (!pooled) return this.connectFresh();
-      if (idempotent) this.replay = [...this.queued];
+      if (idempotent) this.replay.start(this.queued);
       this.client.sock.resume();
       this.attach(pooled);
     });
@@ -119,7 +161,7 @@ export class Exchange {
         sock.destroy();
         return;
       }
-      if (err) return this.fail(upstreamErrorKind(err), err.code);
+      if (err) return this.end(upstreamErrorKind(err), { cause: err.code });
       this.client.sock.resume();
       this.attach(sock);
     });
@@ -129,11 +171,7 @@ export class Exchange {
   sendBody(bytes: Buffer): void {
     if (bytes.length === 0 || this.closed) return;
     this.watch?.requestBody(bytes);
-    if (this.replay) {
-      this.replay.push(bytes);
-      this.replayBytes += bytes.length;
-      if (this.replayBytes > REPLAY_MAX) this.replay = null;
-    }
+    this.replay.add(bytes);
     if (!this.up) {
       this.queued.push(bytes);
       return;
@@ -141,7 +179,7 @@ export class Exchange {
     if (!this.up.write(bytes)) this.pauseClient();
   }
 
-  /** The client's request ended at its framing. (A response that ends first closes the exchange: endEarly.) */
+  /** The client's request ended at its framing. (A response that ends first closes the exchange: complete().) */
   endRequest(): void {
     this.requestDone = true;
     this.watch?.requestEnd();
@@ -152,59 +190,60 @@ export class Exchange {
    * `valid` bytes of this read. Those go upstream, then the upstream
    * connection gets a FIN once they are flushed: it holds a request whose
    * body never ended (no last chunk, or no empty line after the trailers),
-   * which it cannot take as complete. The client is answered by fail().
+   * which it cannot take as complete.
    */
   failRequest(kind: ErrorKind, valid: Buffer): void {
-    if (this.closed) return;
-    this.replay = null;
-    const up = this.up;
-    if (up) {
-      if (valid.length > 0) {
-        up.write(valid);
-        this.watch?.requestBody(valid);
-      }
-      this.detach(up);
-      this.up = null;
-      // The credential line may still wait in this socket's write queue, so
-      // the lease (whose release may zero a replaced OIDC line) outlives it.
-      const lease = this.lease;
-      this.lease = null;
-      // A deadline, not inactivity: an upstream that keeps sending while it
-      // never reads would otherwise hold the socket, and the line, for ever.
-      const deadline = setTimeout(() => up.destroy(), this.ctx.connectTimeoutMs);
-      up.once('close', () => {
-        clearTimeout(deadline);
-        lease?.release();
-      });
-      up.end(() => up.destroy());
-      up.resume();
+    if (this.up && valid.length > 0) {
+      this.up.write(valid);
+      this.watch?.requestBody(valid);
     }
-    this.fail(kind);
+    this.end(kind, { flush: true });
   }
 
   /** The client went away or failed: release everything at once. */
   abort(): void {
+    this.end('client_abort');
+  }
+
+  /**
+   * The one way an exchange ends, whatever ends it: the observer hears the
+   * outcome once, nothing stays attached, the upstream connection is pooled,
+   * flushed or destroyed, the parser and the lease are released, and the
+   * client is answered (unless it is the one that left).
+   */
+  private end(outcome: Outcome, how: Ending = {}): void {
     if (this.closed) return;
-    this.watch?.end('client_abort');
     this.closed = true;
-    // Still connecting (or in its TLS handshake): end that attempt too, now,
-    // not at --connect-timeout.
+    this.watch?.end(outcome);
+    this.withdraw();
+    // Still connecting (or in its TLS handshake): end that attempt now, not at --connect-timeout.
     this.connecting?.destroy();
     this.connecting = null;
-    this.up?.destroy();
-    this.res.destroy();
     // Nothing queued may outlive the exchange: a connect still running holds
     // this object until its deadline.
     this.queued = [];
-    this.replay = null;
-    this.withdraw();
-    this.release();
-  }
-
-  /** The line's last use: the connection is destroyed, or its response has ended. */
-  private release(): void {
-    this.lease?.release();
+    this.replay.drop();
+    this.res.destroy();
+    let lease = this.lease;
     this.lease = null;
+    const up = this.up;
+    this.up = null;
+    if (up) {
+      this.detach(up);
+      if (how.flush) {
+        flushThenClose(up, lease, this.ctx.connectTimeoutMs);
+        lease = null;
+      }
+      // A response that ended while request bytes were still queued means the
+      // upstream answered without reading them all: that connection cannot
+      // frame another request, and the queue may hold the credential line.
+      else if (how.pool && up.writableLength === 0) this.ctx.pool.put(up);
+      else up.destroy();
+    }
+    // The line's last use: its connection is destroyed or idle.
+    lease?.release();
+    if (outcome === 'complete') this.client.exchangeDone(how.reusable === true);
+    else if (outcome !== 'client_abort') this.client.exchangeFailed(outcome, this.started, how.cause);
   }
 
   private attach(up: net.Socket): void {
@@ -231,146 +270,93 @@ export class Exchange {
 
   private readonly onData = (chunk: Buffer): void => {
     const client = this.client.sock;
-    this.replay = null;
+    this.replay.drop();
     try {
-      this.relay(chunk);
+      readMessage(this.res, chunk, this.response);
     } catch {
-      // A bug must cost this exchange, never the process.
-      this.watch?.end('upstream_protocol');
-      this.abort();
-      this.client.exchangeFailed('upstream_protocol', true);
+      // A bug must cost this exchange, never the process; the client gets a reset.
+      this.started = true;
+      this.end('upstream_protocol');
     } finally {
       if (client.writableCorked) client.uncork();
     }
-    if (!this.closed && client.writableNeedDrain && this.up) {
+    if (this.up && client.writableNeedDrain) {
       this.upPaused = true;
       this.up.pause();
     }
   };
 
-  private relay(chunk: Buffer): void {
-    const client = this.client.sock;
-    let off = 0;
-    while (!this.closed) {
-      const inHead = !this.res.headDone;
-      const step = this.res.execute(chunk, off);
-      switch (step.ev) {
-        case Ev.More:
-          if (!inHead && off < chunk.length) this.write(client, chunk.subarray(off));
-          return;
-        case Ev.Head:
-          // Corked until onData returns, so the head and the body bytes
-          // after it leave in one writev; nothing waits past this read.
-          if (!client.writableCorked) client.cork();
-          if (this.res.status === 401) this.lease?.rejected();
-          if (!this.res.interim) this.watch?.responseHead(this.res.status, this.res.head());
-          this.write(client, this.res.head());
-          break;
-        case Ev.End:
-          if (step.pos > off) this.write(client, chunk.subarray(off, step.pos));
-          // An interim 1xx head is complete on its own; the final head follows.
-          if (!this.res.interim) {
-            this.responseDone = true;
-            // Bytes after a complete response break the upstream's framing:
-            // that connection must never carry another request.
-            if (this.requestDone) this.finish(step.pos === chunk.length);
-            else this.endEarly();
-            return;
-          }
-          break;
-        case Ev.Error:
-          // The bytes of this read before the bad one are a valid part of
-          // the response: the client gets them, then a reset (fail()). The
-          // client socket may be corked (Head, above): flush it first.
-          if (!inHead && step.pos > off) this.write(client, chunk.subarray(off, step.pos));
-          if (client.writableCorked) client.uncork();
-          if (!this.res.tooLarge) return this.fail('upstream_protocol');
-          return this.fail(inHead ? 'upstream_head_too_large' : 'upstream_trailers_too_large');
-      }
-      off = step.pos;
-      if (off >= chunk.length && step.ev !== Ev.Head) return;
-    }
+  /** The response as http/message.ts reads it: every byte goes to the client as it arrives. */
+  private readonly response: MessageEvents = {
+    head: () => {
+      const client = this.client.sock;
+      // Corked until onData returns, so the head and the body bytes after it
+      // leave in one writev; nothing waits past this read.
+      if (!client.writableCorked) client.cork();
+      if (this.res.status === 401) this.lease?.rejected();
+      if (!this.res.interim) this.watch?.responseHead(this.res.status, this.res.head());
+      this.write(this.res.head());
+      return false;
+    },
+    bytes: (b) => this.write(b),
+    // Bytes after a complete response break the upstream's framing: that
+    // connection must never carry another request.
+    end: (rest) => this.complete(rest === 0),
+    error: (why) => {
+      // The valid bytes before the bad one went out (bytes()); the reset that
+      // follows must not overtake them in a corked socket (head(), above).
+      const client = this.client.sock;
+      if (client.writableCorked) client.uncork();
+      this.end(UPSTREAM_ERRORS[why]);
+    },
+  };
+
+  private write(bytes: Buffer): void {
+    this.started = true;
+    this.client.sock.write(bytes);
   }
 
-  private write(client: net.Socket, bytes: Buffer): void {
-    this.started = true;
-    client.write(bytes);
+  /**
+   * The response ended at its framing. If the request had ended too, the
+   * client may send another one when the response said keep-alive, and the
+   * upstream connection is pooled only if it also sent nothing past the
+   * response (`clean`). A response that ends before the request does answers
+   * the client, but neither connection can be trusted to frame another message.
+   */
+  private complete(clean: boolean): void {
+    if (!this.requestDone) return this.end('complete');
+    const keepAlive = this.res.keepAlive;
+    this.end('complete', { reusable: keepAlive, pool: keepAlive && clean });
   }
 
   private readonly onEnd = (): void => {
     if (this.retry()) return;
-    // A body delimited by the connection's close ends here (RFC 9112 §6.3 rule 8).
-    if (this.res.headDone && !this.responseDone && this.res.finish()) {
-      this.responseDone = true;
-      this.endEarly();
-      return;
-    }
-    this.fail(this.started ? 'upstream_protocol' : 'upstream_closed');
+    // A body delimited by the connection's close ends here (RFC 9112 §6.3
+    // rule 8); neither connection frames another message.
+    if (this.res.headDone && this.res.finish()) return this.end('complete');
+    this.end(this.started ? 'upstream_protocol' : 'upstream_closed');
   };
 
   private readonly onError = (err: NodeJS.ErrnoException): void => {
-    if (!this.retry()) this.fail(upstreamErrorKind(err), err.code);
+    if (!this.retry()) this.end(upstreamErrorKind(err), { cause: err.code });
   };
 
   private readonly onClose = (): void => {
-    if (!this.responseDone && !this.retry()) this.fail(this.started ? 'upstream_protocol' : 'upstream_closed');
+    if (!this.retry()) this.end(this.started ? 'upstream_protocol' : 'upstream_closed');
   };
 
   /** A pooled connection died before answering: send the same bytes once more on a new one. */
   private retry(): boolean {
-    if (!this.replay || this.closed) return false;
+    const again = this.replay.take();
+    if (!again) return false;
     const up = this.up!;
     this.detach(up);
     up.destroy();
     this.up = null;
     this.upPaused = this.clientPaused = false;
-    this.queued = this.replay;
-    this.replay = null;
+    this.queued = again;
     this.connectFresh();
     return true;
-  }
-
-  /**
-   * Both messages ended at their framing. The client may send another request
-   * if the response said keep-alive; the upstream connection is pooled only if
-   * it also sent nothing past the response (`clean`).
-   */
-  private finish(clean: boolean): void {
-    const keepAlive = this.res.keepAlive;
-    this.settle(keepAlive && clean, keepAlive);
-  }
-
-  /**
-   * The response ended before the request did, or by the upstream closing:
-   * the client has its answer, but neither connection can be trusted to
-   * frame another message.
-   */
-  private endEarly(): void {
-    this.settle(false, false);
-  }
-
-  private settle(pool: boolean, reusable: boolean): void {
-    const up = this.up!;
-    this.watch?.end('complete');
-    this.closed = true;
-    this.detach(up);
-    this.res.destroy();
-    // A response that ended while request bytes were still queued means the
-    // upstream answered without reading them all: that connection cannot
-    // frame another request, and the queue may hold the credential line.
-    if (pool && up.writableLength === 0) this.ctx.pool.put(up);
-    else up.destroy();
-    this.release();
-    this.client.exchangeDone(reusable);
-  }
-
-  /** Ends the exchange with an error; the client side decides what the client sees. */
-  fail(kind: ErrorKind, cause?: string): void {
-    if (this.closed) return;
-    this.watch?.end(kind);
-    this.abort();
-    if (this.up) this.detach(this.up);
-    this.client.exchangeFailed(kind, this.started, cause);
   }
 
   // Flow control: stop reading the fast side until the slow side drains.
@@ -382,14 +368,32 @@ export class Exchange {
   private readonly resumeClient = (): void => {
     if (!this.clientPaused) return;
     this.clientPaused = false;
-    if (!this.closed) this.client.sock.resume();
+    this.client.sock.resume();
   };
 
   private readonly resumeUp = (): void => {
     if (!this.upPaused) return;
     this.upPaused = false;
-    if (!this.closed) this.up?.resume();
+    this.up?.resume();
   };
+}
+
+/**
+ * Closes an upstream connection that holds a request whose body never
+ * ended, once what was written is flushed. The credential line may still
+ * wait in its write queue, so the lease (whose release may zero a replaced
+ * OIDC line) is released only when the socket closes.
+ */
+function flushThenClose(up: net.Socket, lease: Lease | null, ms: number): void {
+  // A deadline, not inactivity: an upstream that keeps sending while it
+  // never reads would otherwise hold the socket, and the line, for ever.
+  const deadline = setTimeout(() => up.destroy(), ms);
+  up.once('close', () => {
+    clearTimeout(deadline);
+    lease?.release();
+  });
+  up.end(() => up.destroy());
+  up.resume();
 }
 
 function noop(): void {}

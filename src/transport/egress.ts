@@ -11,7 +11,8 @@
 // REQUEST_METHOD says the process runs under CGI, where a client's `Proxy:`
 // header can set it.
 import net from 'node:net';
-import { MessageParser, Ev } from '../http/parser.js';
+import { MessageParser } from '../http/parser.js';
+import { readMessage, type MessageEvents } from '../http/message.js';
 
 export interface Dest {
   secure: boolean;
@@ -253,24 +254,23 @@ export function dial(d: Dest, c: EgressConfig, options: Partial<net.NetConnectOp
     };
     const onEnd = (): void => fail('PROXY_CLOSED');
     sock.once('close', done);
-    const onData = (chunk: Buffer): void => {
-      let off = 0;
-      for (;;) {
-        const step = parser.execute(chunk, off);
-        if (step.ev === Ev.More) return;
-        if (step.ev === Ev.Error) return fail('PROXY_BAD_RESPONSE');
-        off = step.pos;
-        if (step.ev === Ev.End) continue; // the end of an interim 1xx
-        if (parser.interim) continue;
-        if (parser.status < 200 || parser.status > 299) return fail(`PROXY_STATUS_${parser.status}`);
+    const reply: MessageEvents = {
+      head: (rest) => {
+        if (parser.interim) return false;
+        if (parser.status < 200 || parser.status > 299) fail(`PROXY_STATUS_${parser.status}`);
         // TLS's client speaks first (RFC 8446 §2), so a byte here came from
         // the proxy, not the upstream: a tunnel that already lies.
-        if (off !== chunk.length) return fail('PROXY_BAD_RESPONSE');
-        done();
-        sock.pause();
-        return settle(null);
-      }
+        else if (rest !== 0) fail('PROXY_BAD_RESPONSE');
+        else {
+          done();
+          sock.pause();
+          settle(null);
+        }
+        return true;
+      },
+      error: () => fail('PROXY_BAD_RESPONSE'),
     };
+    const onData = (chunk: Buffer): void => readMessage(parser, chunk, reply);
     sock.on('data', onData);
     sock.on('end', onEnd);
   });
