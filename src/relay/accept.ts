@@ -11,6 +11,7 @@ import { Exchange, type ClientSide, type RelayContext } from './exchange.js';
 import { observe, type Observer } from './observer.js';
 import { forwardedFields } from './rewrite.js';
 import { SOCKET_BUFFER } from '../transport/connect.js';
+import { Slots, type Slot } from './slots.js';
 
 export interface ServerOptions {
   relay: RelayContext;
@@ -23,6 +24,7 @@ export interface ServerOptions {
   headTimeoutMs: number;
   /** A kept-alive connection with no request in flight is closed after this. */
   idleTimeoutMs: number;
+  /** Connection slots (slots.ts): past them an idle connection gives way, or the new one gets 503. */
   maxConnections: number;
   /** The optional stages that watch each admitted exchange (--dump-dir's tap). */
   observers?: readonly Observer[];
@@ -52,14 +54,18 @@ const SHUTDOWN_OK = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnect
 
 export function createRelayServer(opts: ServerOptions): net.Server {
   const admission: Admission = { hosts: new Set(), shutdown: opts.shutdown };
-  const server = net.createServer({ noDelay: true, highWaterMark: SOCKET_BUFFER }, (sock) => new ClientConn(sock, opts, admission));
+  const slots = new Slots(opts.maxConnections);
+  const server = net.createServer({ noDelay: true, highWaterMark: SOCKET_BUFFER }, (sock) => new ClientConn(sock, opts, admission, slots));
   // Host must carry the port actually bound (--port 0 picks one), so the
   // names are known once listening, before any connection is accepted.
   server.on('listening', () => {
     admission.hosts = listenerHosts((server.address() as net.AddressInfo).port, opts.allowHosts ?? []);
   });
-  // Past the cap, Node closes new connections as soon as they are accepted.
-  server.maxConnections = opts.maxConnections;
+  // A refused client's 503 is flushed and its connection lingers like any
+  // other closing one, outside the slots. Node closes connections at accept
+  // past this ceiling, so file descriptors stay within twice the cap even
+  // when a flood meets slots that are all busy.
+  server.maxConnections = opts.maxConnections * 2;
   return server;
 }
 
@@ -73,12 +79,19 @@ class ClientConn implements ClientSide {
   private pending: Buffer | null = null;
   private exchange: Exchange | null = null;
   private timer: NodeJS.Timeout;
+  /** Null for a client refused because every slot has an exchange in progress. */
+  private readonly slot: Slot | null;
 
-  constructor(readonly sock: net.Socket, private readonly opts: ServerOptions, private readonly admission: Admission) {
+  constructor(readonly sock: net.Socket, private readonly opts: ServerOptions, private readonly admission: Admission, slots: Slots) {
     this.req = new MessageParser('REQUEST', opts.relay.maxHeadBytes);
     sock.setNoDelay(true);
     sock.on('data', this.onData).on('end', this.onEnd).on('error', noop).on('close', this.onClose);
     this.timer = setTimeout(this.onTimeout, opts.headTimeoutMs);
+    // Evicted only while idle, reading a head, or lingering: everything
+    // written is already out, so destroy() sends a FIN after it, never a RST
+    // (flowing mode has read all input) and never a cut response.
+    this.slot = slots.claim(() => this.teardown());
+    if (!this.slot) this.reject('too_many_connections');
   }
 
   private readonly onData = (chunk: Buffer): void => this.consumeSafely(chunk);
@@ -103,6 +116,7 @@ class ClientConn implements ClientSide {
             // The head deadline runs from its first byte, whatever timer ran before.
             this.headStarted = true;
             this.arm(this.opts.headTimeoutMs, this.onTimeout);
+            if (this.sock.writableLength === 0) this.slot?.reading();
           }
           const step = this.req.execute(chunk, off);
           if (step.ev === Ev.More) return;
@@ -159,6 +173,7 @@ class ClientConn implements ClientSide {
     }
     this.keepAlive = this.req.keepAlive;
     this.state = State.Body;
+    this.slot?.busy();
     const idempotent = head.fields.some((f) => nameIs(head, f, 'idempotency-key'));
     this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent, observe(this.opts.observers ?? [], head));
     return true;
@@ -176,10 +191,26 @@ class ClientConn implements ClientSide {
     this.state = State.Head;
     this.headStarted = false;
     this.arm(this.opts.idleTimeoutMs, this.onTimeout);
+    this.queueWhenFlushed();
     const next = this.pending;
     this.pending = null;
     this.sock.resume();
     if (next) this.consumeSafely(next);
+  }
+
+  /**
+   * Between requests the slot can be taken, but only once the response has
+   * left for the kernel: closing then still delivers all of it. A zero-length
+   * write completes after every earlier one.
+   */
+  private queueWhenFlushed(): void {
+    const queue = (): void => {
+      if (this.state !== State.Head || this.sock.writableLength > 0) return;
+      if (this.headStarted) this.slot?.reading();
+      else this.slot?.idle();
+    };
+    if (this.sock.writableLength === 0) queue();
+    else this.sock.write(EMPTY, queue);
   }
 
   exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void {
@@ -229,6 +260,8 @@ class ClientConn implements ClientSide {
     const linger = (): void => {
       this.sock.setTimeout(LINGER_MS);
       this.arm(LINGER_MAX_MS, destroy);
+      // The response is out and the FIN sent: the slot can go to a new client.
+      this.slot?.idle();
     };
     if (last) this.sock.end(last, linger);
     else this.sock.end(linger);
@@ -265,6 +298,7 @@ class ClientConn implements ClientSide {
   /** Every way out of a connection starts here: no request in flight, nothing held, no timer. */
   private stop(): void {
     this.state = State.Closing;
+    this.slot?.busy();
     this.exchange?.abort();
     this.exchange = null;
     this.pending = null;
@@ -273,6 +307,7 @@ class ClientConn implements ClientSide {
 
   private readonly onClose = (): void => {
     this.stop();
+    this.slot?.release();
     this.req.destroy();
   };
 }
