@@ -279,7 +279,10 @@ describe('github oidc: renewal', () => {
     f.lifetime = 3;
     proxy = await startProxy(f.args(['--upstream-url', up.url]), { serverInfo: infoPath(), key: `${TOKEN}\n`, env: f.env() });
     assert.equal(f.accessTokens.length, 1);
-    // No request is made: the second exchange can only be the background renewal.
+    // Background renewal runs only while requests come in (issue 19): one
+    // request, then none, so the second exchange can only be the background
+    // renewal, 5 s (the floor) after start-up.
+    assert.equal((await ask(proxy.port)).status, 200);
     await waitFor('a background renewal', () => f.accessTokens.length >= 2, 15000);
     f.lifetime = 3600;
     await waitFor('the renewal to settle', () => f.accessTokens.length >= 3, 15000);
@@ -325,13 +328,17 @@ describe('github oidc: renewal', () => {
     const first = `Authorization: Bearer ${f.accessTokens.at(-1)}`;
     const githubAt = f.github.received.length;
     f.onGithub = (_req, sock) => reply(sock, 500, { message: 'SECRET-BODY-MARKER' });
+    // A request keeps background renewal on (issue 19).
+    assert.equal((await ask(proxy.port)).status, 200);
     // Renewal starts with 1 s (10 %) of the lifetime left and fails at once.
     await waitFor('the first renewal attempt', () => f.github.received.length > githubAt, 15000);
     const valid = await ask(proxy.port);
     assert.equal(valid.status, 200, 'a request the current token can serve is served');
     assert.equal(authLines(up).at(-1), first);
-    await waitFor('back-off: 1 s, then 2 s', () => /retrying in 1 s[^]*retrying in 2 s/.test(proxy!.stderr()), 15000);
-    // The token has expired by the second failure: no valid token is left.
+    // The back-off starts at the 5 s floor (issue 19; it was 1, 2, 4 … 30 s).
+    await waitFor('back-off: 5 s, then 10 s', () => /retrying in 5 s[^]*retrying in 10 s/.test(proxy!.stderr()), 15000);
+    // The token has expired by the second failure: no valid token is left,
+    // and the retry is 10 s away: a 503 at once, naming the failure.
     const down = await ask(proxy.port);
     assert.equal(down.status, 503);
     assert.match(down.text, /"code":"credential_unavailable","message":"no valid upstream credential \(GITHUB_HTTP_500\)"/);

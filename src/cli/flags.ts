@@ -37,7 +37,7 @@ export const FLAGS = {
   'max-head-bytes': { type: 'string', default: '65536', range: [1024, 16 * 1024 * 1024], unit: 'bytes', describe: 'Largest request head accepted (431 past it)' },
   'head-timeout': { type: 'string', default: '30', range: [1, 3600], unit: 'seconds', describe: 'How long a request head may take to arrive (408 past it)' },
   'idle-timeout': { type: 'string', default: '120', range: [1, 86400], unit: 'seconds', describe: 'How long an idle keep-alive connection stays open' },
-  'max-connections': { type: 'string', default: '512', range: [1, 100000], describe: 'Concurrent client connections; more are closed at once' },
+  'max-connections': { type: 'string', default: '512', range: [1, 100000], describe: 'Concurrent client connections; past them the longest idle one is closed (503 if none is idle)' },
   'connect-timeout': { type: 'string', default: '15', range: [1, 600], unit: 'seconds', describe: 'How long connecting to the upstream may take, TLS included (504 past it)' },
   'auth-header': { type: 'string', default: 'authorization', describe: "Header that carries the key: 'authorization' (Bearer) or 'api-key' (Azure OpenAI)" },
   'dump-dir': { type: 'string', describe: 'Write each admitted request and its response as JSON files in DIR (mode 0600, credentials redacted)' },

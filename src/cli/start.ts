@@ -155,7 +155,8 @@ async function startUp(argv: string[]): Promise<void> {
     } catch (err) {
       throw err instanceof OidcError ? new StartError(err.message, EXIT_FAILURE) : err;
     }
-    credential = new OidcCredential(renew, first, log);
+    // A request waits for a renewal as long as it would for the upstream connection.
+    credential = new OidcCredential(renew, first, log, opts.connectTimeoutMs);
   } else {
     credential = new StaticCredential(secret);
   }

@@ -13,6 +13,7 @@ import type { Gate } from './gate.js';
 import { observe, type Observer } from './observer.js';
 import { forwardedFields } from './rewrite.js';
 import { SOCKET_BUFFER } from '../transport/connect.js';
+import { Slots, type Slot } from './slots.js';
 
 export interface ServerOptions {
   relay: RelayContext;
@@ -25,6 +26,7 @@ export interface ServerOptions {
   headTimeoutMs: number;
   /** A kept-alive connection with no request in flight is closed after this. */
   idleTimeoutMs: number;
+  /** Connection slots (slots.ts): past them an idle connection gives way, or the new one gets 503. */
   maxConnections: number;
   /** The optional stages that watch each admitted exchange (--dump-dir's tap). */
   observers?: readonly Observer[];
@@ -58,14 +60,18 @@ const SHUTDOWN_OK = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnect
 
 export function createRelayServer(opts: ServerOptions): net.Server {
   const admission: Admission = { hosts: new Set(), shutdown: opts.shutdown };
-  const server = net.createServer({ noDelay: true, highWaterMark: SOCKET_BUFFER }, (sock) => new ClientConn(sock, opts, admission));
+  const slots = new Slots(opts.maxConnections);
+  const server = net.createServer({ noDelay: true, highWaterMark: SOCKET_BUFFER }, (sock) => new ClientConn(sock, opts, admission, slots));
   // Host must carry the port actually bound (--port 0 picks one), so the
   // names are known once listening, before any connection is accepted.
   server.on('listening', () => {
     admission.hosts = listenerHosts((server.address() as net.AddressInfo).port, opts.allowHosts ?? []);
   });
-  // Past the cap, Node closes new connections as soon as they are accepted.
-  server.maxConnections = opts.maxConnections;
+  // A refused client's 503 is flushed and its connection lingers like any
+  // other closing one, outside the slots. Node closes connections at accept
+  // past this ceiling, so file descriptors stay within twice the cap even
+  // when a flood meets slots that are all busy.
+  server.maxConnections = opts.maxConnections * 2;
   return server;
 }
 
@@ -81,12 +87,19 @@ class ClientConn implements ClientSide {
   /** Withdraws a pending gate check. */
   private cancelGate: (() => void) | null = null;
   private timer: NodeJS.Timeout;
+  /** Null for a client refused because every slot has an exchange in progress. */
+  private readonly slot: Slot | null;
 
-  constructor(readonly sock: net.Socket, private readonly opts: ServerOptions, private readonly admission: Admission) {
+  constructor(readonly sock: net.Socket, private readonly opts: ServerOptions, private readonly admission: Admission, slots: Slots) {
     this.req = new MessageParser('REQUEST', opts.relay.maxHeadBytes);
     sock.setNoDelay(true);
     sock.on('data', this.onData).on('end', this.onEnd).on('error', noop).on('close', this.onClose);
     this.timer = setTimeout(this.onTimeout, opts.headTimeoutMs);
+    // Evicted only while idle, reading a head, or lingering: everything
+    // written is already out, so destroy() sends a FIN after it, never a RST
+    // (flowing mode has read all input) and never a cut response.
+    this.slot = slots.claim(() => this.teardown());
+    if (!this.slot) this.reject('too_many_connections');
   }
 
   private readonly onData = (chunk: Buffer): void => this.consumeSafely(chunk);
@@ -111,6 +124,7 @@ class ClientConn implements ClientSide {
             // The head deadline runs from its first byte, whatever timer ran before.
             this.headStarted = true;
             this.arm(this.opts.headTimeoutMs, this.onTimeout);
+            if (this.sock.writableLength === 0) this.slot?.reading();
           }
           const step = this.req.execute(chunk, off);
           if (step.ev === Ev.More) return;
@@ -175,6 +189,9 @@ class ClientConn implements ClientSide {
       return 'go';
     }
     this.state = State.Gated;
+    // Admitted and waiting only for the spend guard's verdict: work in
+    // progress, not a slowloris head, so its slot is never taken.
+    this.slot?.busy();
     let later = false;
     let next = 'wait' as 'go' | 'wait' | 'done';
     const cancel = gate.check((refusal) => {
@@ -196,6 +213,7 @@ class ClientConn implements ClientSide {
 
   private open(head: RequestHead): void {
     this.state = State.Body;
+    this.slot?.busy();
     const idempotent = head.fields.some((f) => nameIs(head, f, 'idempotency-key'));
     this.exchange = new Exchange(this, this.opts.relay, forwardedFields(head), idempotent, observe(this.opts.observers ?? [], head));
   }
@@ -212,10 +230,26 @@ class ClientConn implements ClientSide {
     this.state = State.Head;
     this.headStarted = false;
     this.arm(this.opts.idleTimeoutMs, this.onTimeout);
+    this.queueWhenFlushed();
     const next = this.pending;
     this.pending = null;
     this.sock.resume();
     if (next) this.consumeSafely(next);
+  }
+
+  /**
+   * Between requests the slot can be taken, but only once the response has
+   * left for the kernel: closing then still delivers all of it. A zero-length
+   * write completes after every earlier one.
+   */
+  private queueWhenFlushed(): void {
+    const queue = (): void => {
+      if (this.state !== State.Head || this.sock.writableLength > 0) return;
+      if (this.headStarted) this.slot?.reading();
+      else this.slot?.idle();
+    };
+    if (this.sock.writableLength === 0) queue();
+    else this.sock.write(EMPTY, queue);
   }
 
   exchangeFailed(kind: ErrorKind, started: boolean, cause?: string): void {
@@ -265,6 +299,8 @@ class ClientConn implements ClientSide {
     const linger = (): void => {
       this.sock.setTimeout(LINGER_MS);
       this.arm(LINGER_MAX_MS, destroy);
+      // The response is out and the FIN sent: the slot can go to a new client.
+      this.slot?.idle();
     };
     if (last) this.sock.end(last, linger);
     else this.sock.end(linger);
@@ -303,6 +339,7 @@ class ClientConn implements ClientSide {
     this.state = State.Closing;
     this.cancelGate?.();
     this.cancelGate = null;
+    this.slot?.busy();
     this.exchange?.abort();
     this.exchange = null;
     this.pending = null;
@@ -311,6 +348,7 @@ class ClientConn implements ClientSide {
 
   private readonly onClose = (): void => {
     this.stop();
+    this.slot?.release();
     this.req.destroy();
   };
 }

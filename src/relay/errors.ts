@@ -50,6 +50,8 @@ export const ERRORS = {
   proxy_refused: [502, 'Bad Gateway', 'egress proxy refused the CONNECT tunnel'],
   proxy_protocol: [502, 'Bad Gateway', 'egress proxy sent an invalid CONNECT response'],
   credential_unavailable: [503, 'Service Unavailable', 'no valid upstream credential'],
+  // Only when every --max-connections slot has an exchange in progress: an idle one would have given way (slots.ts).
+  too_many_connections: [503, 'Service Unavailable', 'every connection slot has a request in progress'],
   upstream_timeout: [504, 'Gateway Timeout', 'upstream did not accept the connection in time'],
   version: [505, 'HTTP Version Not Supported', 'only HTTP/1.1 is supported'],
 } as const satisfies Record<string, readonly [number, string, string, string?, string?]>;

@@ -43,6 +43,8 @@ export interface Fakes {
   onExchange: Responder | null;
   /** expires_in the default exchange answer gives. */
   lifetime: number;
+  /** How far ahead its expires_at is, in seconds (1: "one second ahead", as issue 19 saw). */
+  expiresAtIn: number;
   /** Environment for the proxy: trusts the test CA, points the exchange here. */
   env: () => NodeJS.ProcessEnv;
   args: (extra?: string[]) => string[];
@@ -58,6 +60,7 @@ export async function startFakes(): Promise<Fakes> {
   fakes.onGithub = null;
   fakes.onExchange = null;
   fakes.lifetime = 3600;
+  fakes.expiresAtIn = 3600;
   const githubDefault: Responder = (_req, sock) => {
     const jwt = fakeJwt(`jwt${fakes.jwts.length + 1}`);
     fakes.jwts.push(jwt);
@@ -71,7 +74,7 @@ export async function startFakes(): Promise<Fakes> {
       issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
       token_type: 'Bearer',
       expires_in: fakes.lifetime,
-      expires_at: Math.floor(Date.now() / 1000) + 3600,
+      expires_at: Math.floor(Date.now() / 1000) + fakes.expiresAtIn,
     });
   };
   fakes.github = await startUpstream((req: Received, sock) => (fakes.onGithub ?? githubDefault)(req, sock), tlsOpts);

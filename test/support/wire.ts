@@ -75,6 +75,8 @@ export interface Relay {
   port: number;
   /** Lines the relay logged; an "internal error" line means a caught exception. */
   logs: string[];
+  /** The relay's side of each open client connection. */
+  clients: Set<net.Socket>;
   close: () => Promise<void>;
 }
 
@@ -116,6 +118,7 @@ export async function startRelay(upstreamUrl: string, limits: RelayLimits = {}):
   return {
     port: (server.address() as net.AddressInfo).port,
     logs,
+    clients: open,
     close: () =>
       new Promise((r) => {
         for (const s of open) s.destroy();
