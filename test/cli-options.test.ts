@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, StartError } from '../src/cli/exit.js';
 import { parseOptions, type Options } from '../src/cli/options.js';
-import { EXCHANGE_URL_ENV } from '../src/credential/oidc.js';
+import { EXCHANGE_URL_ENV } from '../src/credential/oidc-config.js';
 
 // A flag only yargs reads (an inline boolean), with no effect on the options.
 const VIA_YARGS = '--http-shutdown=false';

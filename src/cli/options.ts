@@ -4,7 +4,7 @@
 // prints.
 import { allowHostError } from '../relay/admit.js';
 import { AUTH_HEADERS, type AuthHeader } from '../secret/key.js';
-import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, type OidcConfig } from '../credential/oidc.js';
+import { EXCHANGE_URL, EXCHANGE_URL_ENV, httpsUrl, type OidcConfig } from '../credential/oidc-config.js';
 import { DEFAULT_UPSTREAM, parseUpstream, type Upstream } from '../transport/upstream.js';
 import { EXIT_FAILURE, EXIT_USAGE, StartError } from './exit.js';
 import { FLAGS, readFlags, type IntegerFlag, type Raw } from './flags.js';

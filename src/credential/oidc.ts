@@ -9,24 +9,14 @@ import type { Connector } from '../transport/connect.js';
 import { parseUpstream } from '../transport/upstream.js';
 import { CallError, httpsCall, MAX_BODY } from './https-call.js';
 import { answer, JsonScanError, secretString, type Members } from './json-scan.js';
+import type { OidcConfig } from './oidc-config.js';
 
-export const EXCHANGE_URL = 'https://auth.openai.com/oauth/token';
-/** Test hook (documented in the README): where the exchange goes instead. */
-export const EXCHANGE_URL_ENV = 'CODEX_RESPONSES_API_PROXY_TOKEN_EXCHANGE_URL';
 /** Longest token accepted at any step (the original's key limit is 1,017; JWTs are longer). */
 const MAX_TOKEN = 16 * 1024;
 
 const BEARER = Buffer.from('Authorization: Bearer ', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 const ISSUED_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-
-export interface OidcConfig {
-  audience: string;
-  identityProviderId: string;
-  serviceAccountId: string;
-  requestUrl: URL;
-  exchangeUrl: URL;
-}
 
 /** An access token ready to inject, and how long it is good for. */
 export interface Issued {
@@ -44,18 +34,6 @@ export class OidcError extends Error {
   constructor(message: string, readonly code: string) {
     super(message);
   }
-}
-
-/** The URL if a secret may be sent to it (absolute https, no user info, no fragment); otherwise why not. */
-export function httpsUrl(raw: string): URL | 'invalid' | 'not-https' {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return 'invalid';
-  }
-  if (url.protocol !== 'https:' || url.username || url.password || url.hash || raw.includes('#') || !url.hostname) return 'not-https';
-  return url;
 }
 
 /** Fetches the GitHub JWT, then exchanges it; the JWT is zeroed either way. */
