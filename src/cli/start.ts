@@ -42,6 +42,8 @@ import { removeOwned, writeOwned } from './owned-file.js';
 import { relayServer } from './wire.js';
 
 const NOTHING = Buffer.alloc(0);
+/** How long GET /shutdown waits for dumps still being written. */
+const DUMP_FLUSH_MS = 5000;
 
 /**
  * Signals that end the process and can be sent with kill(2): the ones whose
@@ -164,7 +166,9 @@ async function startUp(argv: string[]): Promise<void> {
   // One broken connection must not take the others with it.
   process.on('uncaughtException', (err) => log(`internal error: ${err.name}`));
   const observers = [dump, budget].filter((o) => o !== undefined);
-  const server = relayServer(opts, { credential, connector, observers, gate: budget, log, onShutdown: () => process.exit(EXIT_OK) });
+  // GET /shutdown: the dumps already handed to the writer land first (bounded).
+  const onShutdown = (): void => void (dump?.written(DUMP_FLUSH_MS) ?? Promise.resolve()).then(() => process.exit(EXIT_OK));
+  const server = relayServer(opts, { credential, connector, observers, gate: budget, log, onShutdown });
   const port = await listen(server, opts.port);
   // A SIGUSR1 that arrived before harden() may have started the inspector late.
   assertInspectorOff();

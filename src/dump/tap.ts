@@ -81,6 +81,9 @@ export class Dump implements Observer {
 
   /** Budget bytes posted to the current writer and not yet acknowledged. */
   private posted = 0;
+  /** Records posted and not yet written (or failed), and who waits for none. */
+  private inFlight = 0;
+  private waiters: (() => void)[] = [];
 
   constructor(readonly dir: string, private readonly log: (line: string) => void) {
     // Started now, at start-up: starting a thread later would stall the
@@ -109,7 +112,29 @@ export class Dump implements Observer {
     const transfer = rec.body.map((b) => b.buffer as ArrayBuffer);
     const w = this.writer();
     this.posted += reserved;
+    this.inFlight++;
     w.postMessage({ rec, reserved }, transfer);
+  }
+
+  /**
+   * Resolves once every record posted so far is written (or has failed), or
+   * after `ms`: GET /shutdown waits for it, so the last turn's dump is not
+   * lost when a workflow shuts the proxy down right after its client ends.
+   */
+  written(ms: number): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private settle(records: number): void {
+    this.inFlight = Math.max(0, this.inFlight - records);
+    if (this.inFlight === 0) for (const wake of this.waiters.splice(0)) wake();
   }
 
   private writer(): Worker {
@@ -119,6 +144,7 @@ export class Dump implements Observer {
       this.posted -= m.released;
       this.release(m.released);
       if (m.error) this.log(m.error);
+      this.settle(1);
     });
     // A writer that died loses the dumps it held and gives their budget
     // back; the next dump starts a new one.
@@ -128,6 +154,7 @@ export class Dump implements Observer {
       this.worker = null;
       this.release(this.posted);
       this.posted = 0;
+      this.settle(this.inFlight);
     });
     // Dumps must not keep a shutting-down relay alive.
     w.unref();
