@@ -79,14 +79,20 @@ test('a stream that ends without its terminal event reports nothing; an event cu
   assertUsage(reports);
 });
 
-test('other content types and unknown codings are not read', async () => {
+test('other content types are not read; a coding that cannot be decoded reports usage that cannot be trusted', async () => {
   const warned: string[] = [];
+  const seen: Report[][] = [];
   for (const head of ['Content-Type: application/octet-stream', 'Content-Type: text/event-stream\r\nContent-Encoding: gzip, br']) {
     const reports: Report[] = [];
     const r = new ResponseReader(Buffer.from(`HTTP/1.1 200 OK\r\n${head}\r\n\r\n`), (x) => reports.push(x), (l) => warned.push(l));
     r.data(Buffer.from(completed('\n')));
     await new Promise<void>((resolve) => r.finish(resolve));
-    assert.equal(reports.length, 0);
+    seen.push(reports);
   }
-  assert.deepEqual(warned, ['a response with Content-Encoding "gzip, br" cannot be read']);
+  assert.equal(seen[0]!.length, 0);
+  // Review finding: a client picks the Accept-Encoding the upstream sees, so
+  // a reply the meter cannot decode must not pass as unmetered.
+  assert.equal(seen[1]!.length, 1);
+  assert.equal(seen[1]![0]!.usage.oversized, true);
+  assert.deepEqual(warned, ['a response with Content-Encoding "gzip, br" cannot be read: its usage counts as untrusted']);
 });

@@ -33,6 +33,13 @@ interface Frame {
 
 /** Longest key compared outside a picked value; the keys looked for are short. */
 const KEY_MAX = 256;
+/**
+ * Nesting kept as frames. The paths looked for are a few levels deep; past
+ * this only a count is kept, so a hostile reply of `[[[[…` costs a number,
+ * not a frame per byte (a 65 KB gzip of 64 MiB of `[` took the heap past
+ * 1 GiB before). A picked value nested deeper counts as oversized.
+ */
+const DEPTH_MAX = 64;
 const enum C {
   Quote = 0x22,
   Backslash = 0x5c,
@@ -52,6 +59,8 @@ export class JsonPick {
   /** onValue asked to stop: the rest of the text is not scanned. */
   stopped = false;
   private stack: Frame[] = [];
+  /** Levels open beyond DEPTH_MAX, tracked by count only. */
+  private deep = 0;
   private inString = false;
   private inScalar = false;
   private escaped = false;
@@ -69,6 +78,8 @@ export class JsonPick {
   private capSize = 0;
   private capOver = false;
   private capDup = false;
+  /** Paths oversize() marked for the value being kept (so its end is not taken for a second value). */
+  private capMarked = 0;
 
   /** `paths` (at most 31, none inside another); `onValue(i)` runs when paths[i]'s value is complete and returns false to stop. */
   constructor(
@@ -88,11 +99,13 @@ export class JsonPick {
     }
     this.stopped = this.inString = this.inScalar = this.escaped = false;
     this.stack = [];
+    this.deep = 0;
     this.keyParts = null;
     this.target = 0;
     this.live = (1 << this.paths.length) - 1;
     this.capBits = 0;
     this.capDepth = -1;
+    this.capMarked = 0;
   }
 
   feed(buf: Buffer): void {
@@ -136,7 +149,8 @@ export class JsonPick {
         if (this.capBits && this.capKind === 'scalar' && this.stack.length === this.capDepth) this.capEnd(buf, capFrom, i);
         if (this.stopped) break;
       }
-      const top = this.stack[this.stack.length - 1];
+      // Beyond DEPTH_MAX no key is read: no path goes that deep.
+      const top = this.deep ? undefined : this.stack[this.stack.length - 1];
       switch (c) {
         case C.Quote:
           this.inString = true;
@@ -153,13 +167,20 @@ export class JsonPick {
         case C.OpenArr: {
           const obj = c === C.OpenObj;
           if (this.valueStarts('container')) capFrom = i;
-          this.stack.push({ obj, live: obj ? this.live : 0, keys: null, expectKey: obj });
+          if (this.deep || this.stack.length >= DEPTH_MAX) {
+            this.deep++;
+            // Its keys can no longer be checked for repeats: not a value to trust.
+            if (this.capBits) this.oversize();
+          } else {
+            this.stack.push({ obj, live: obj ? this.live : 0, keys: null, expectKey: obj });
+          }
           this.live = 0;
           break;
         }
         case C.CloseObj:
         case C.CloseArr:
-          this.stack.pop();
+          if (this.deep) this.deep--;
+          else this.stack.pop();
           if (this.capBits && this.capKind === 'container' && this.stack.length === this.capDepth) this.capEnd(buf, capFrom, i + 1);
           break;
         case C.Comma:
@@ -193,19 +214,34 @@ export class JsonPick {
     this.capParts = [];
     this.capSize = 0;
     this.capOver = this.capDup = false;
+    this.capMarked = 0;
     return true;
   }
 
   private capAdd(buf: Buffer, from: number, to: number): void {
     if (this.capOver || to <= from) return;
     this.capSize += to - from;
-    if (this.capSize > this.cap) {
-      this.capOver = true;
-      this.capParts = [];
-      return;
-    }
+    if (this.capSize > this.cap) return this.oversize();
     // A copy: the relay's buffer is valid during the call only.
     this.capParts.push(Buffer.from(buf.subarray(from, to)));
+  }
+
+  /**
+   * The value being kept is past the cap: what it held so far goes, nothing
+   * more is kept for it, and its picks say so at once, so that a text that
+   * ends before the value does still reports it oversized.
+   */
+  private oversize(): void {
+    if (this.capOver) return;
+    this.capOver = true;
+    this.capParts = [];
+    for (let p = 0; p < this.paths.length; p++) {
+      const pick = this.picks[p]!;
+      if (this.capBits & (1 << p) && !pick.value && !pick.oversized) {
+        pick.oversized = true;
+        this.capMarked |= 1 << p;
+      }
+    }
   }
 
   private capEnd(buf: Buffer, from: number, to: number): void {
@@ -214,11 +250,13 @@ export class JsonPick {
     const bits = this.capBits;
     this.capBits = 0;
     this.capParts = [];
+    const marked = this.capMarked;
+    this.capMarked = 0;
     for (let p = 0; p < this.paths.length; p++) {
       if (!(bits & (1 << p))) continue;
       const pick = this.picks[p]!;
       // The first value stands; a second one only marks the pick.
-      if (pick.value || pick.oversized) {
+      if ((pick.value || pick.oversized) && !(marked & (1 << p))) {
         pick.duplicate = true;
         continue;
       }
@@ -264,7 +302,9 @@ export class JsonPick {
       if (path.length === depth + 1) this.target |= 1 << p;
       else this.live |= 1 << p;
     }
-    if (!named && !this.capBits) return;
+    // Inside a value past its cap nothing is kept, its keys neither: they
+    // would grow with the value, which the cap exists to bound.
+    if (!named && (!this.capBits || this.capOver)) return;
     frame.keys ??= new Set();
     if (frame.keys.has(key)) {
       if (this.capBits) this.capDup = true;

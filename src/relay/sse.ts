@@ -28,6 +28,17 @@ export interface Report {
 
 type Decoder = zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress;
 
+/**
+ * What a reply that cannot be read reports: usage too large to trust. A
+ * budget must not let such a reply through as unmetered, since a client
+ * chooses the Accept-Encoding that reaches the upstream (budget/usage.ts:
+ * untrusted usage exhausts --max-tokens).
+ */
+const UNREADABLE: Report = {
+  usage: { value: null, duplicate: false, oversized: true },
+  model: { value: null, duplicate: false, oversized: false },
+};
+
 // zstd only where this Node has it (22.15+, 23.8+). The cast is for @types/node 20.
 const createZstd = (zlib as unknown as { createZstdDecompress?: () => Decoder }).createZstdDecompress;
 
@@ -99,7 +110,8 @@ export class ResponseReader {
     const coding = fieldValue(responseHead, 'content-encoding').toLowerCase();
     const z = decoderFor(coding);
     if (z === undefined) {
-      this.warn(`a response with Content-Encoding ${JSON.stringify(coding.slice(0, 40))} cannot be read`);
+      this.warn(`a response with Content-Encoding ${JSON.stringify(coding.slice(0, 40))} cannot be read: its usage counts as untrusted`);
+      this.onReport(UNREADABLE);
       return;
     }
     this.pick = this.sse
@@ -155,7 +167,8 @@ export class ResponseReader {
     z.on('data', (d: Buffer) => {
       this.decoded += d.length;
       if (this.decoded > DECODED_MAX) {
-        this.warn(`a response decoded to more than ${DECODED_MAX} bytes was read no further`);
+        this.warn(`a response decoded to more than ${DECODED_MAX} bytes was read no further: its usage counts as untrusted`);
+        this.onReport(UNREADABLE);
         return this.fail();
       }
       this.read(d);
