@@ -239,6 +239,48 @@ describe('refused: one line, exit 1', () => {
   }
 });
 
+describe("codex-action's unprivileged-user mode", () => {
+  // openai/codex-action (src/main.ts) makes the codex user's ~/.codex 0755,
+  // `sudo touch`es <run id>.json there and chmods it 666, then starts the
+  // proxy as the runner user, who cannot create a file in that folder.
+  const setprivMissing = spawnSync('setpriv', ['--version']).status === 0 ? false : 'setpriv (util-linux) is not installed';
+  test('a pre-made 0666 file in a folder the proxy cannot write is written in place, and left at exit', { skip: isRoot ? setprivMissing : 'needs root to run the proxy as two other users' }, async () => {
+    const dir = tmpDir();
+    fs.chmodSync(dir, 0o755);
+    const home = path.join(dir, 'codexhome');
+    fs.mkdirSync(home);
+    fs.chownSync(home, 65534, 65534);
+    fs.chmodSync(home, 0o755);
+    const info = path.join(home, '4242.json');
+    fs.writeFileSync(info, '');
+    fs.chmodSync(info, 0o666);
+    const proc = spawn('setpriv', ['--reuid=65533', '--regid=65533', '--clear-groups', process.execPath, CLI, '--http-shutdown', '--server-info', info, ...UP], { stdio: ['pipe', 'ignore', 'pipe'], env });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+    proc.stdin!.end(`${KEY}\n`);
+    try {
+      const text = await waitFor('the server-info line', () => {
+        const t = fs.readFileSync(info, 'utf8');
+        return t.endsWith('\n') ? t : undefined;
+      });
+      const { port, pid } = JSON.parse(text) as { port: number; pid: number };
+      assert.equal(text, `{"port":${port},"pid":${pid}}\n`, err);
+      const bye = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(port, '127.0.0.1', () => c.end(`GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+        let got = '';
+        c.on('data', (d: Buffer) => (got += d.toString('latin1'))).on('close', () => resolve(got)).on('error', reject);
+      });
+      assert.match(bye, /^HTTP\/1\.1 200 /);
+      assert.equal(await exited, 0, err);
+      assert.deepEqual(fs.readdirSync(home), ['4242.json'], 'not ours: left in place, and no temp file');
+      assert.equal(fs.readFileSync(info, 'utf8'), text);
+    } finally {
+      proc.kill('SIGKILL');
+    }
+  });
+});
+
 describe('writeOwned and removeOwned in this process', () => {
   test('each write replaces the file atomically; removeOwned removes the last one', () => {
     const dir = tmpDir();
@@ -278,6 +320,32 @@ describe('writeOwned and removeOwned in this process', () => {
       writeOwned(file, 'through\n');
       removeOwned();
       assert.ok(fs.lstatSync(file).isFIFO());
+    } finally {
+      fs.closeSync(readFd);
+    }
+  });
+
+  test('a link in a folder others may write (no sticky bit) is replaced, never followed', () => {
+    const dir = tmpDir();
+    const open = path.join(dir, 'open');
+    fs.mkdirSync(open);
+    fs.chmodSync(open, 0o777);
+    const fifo = path.join(dir, 'fifo');
+    mkfifo(fifo);
+    const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const file = path.join(open, 'usage.json');
+    fs.symlinkSync(fifo, file);
+    try {
+      writeOwned(file, 'ours\n', true);
+      assert.ok(fs.lstatSync(file).isFile());
+      assert.equal(fs.readFileSync(file, 'utf8'), 'ours\n');
+      let got = 0;
+      try {
+        got = fs.readSync(readFd, Buffer.alloc(16));
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EAGAIN');
+      }
+      assert.equal(got, 0, 'nothing went through the link');
     } finally {
       fs.closeSync(readFd);
     }

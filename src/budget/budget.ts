@@ -45,6 +45,8 @@ export class Budget implements Gate, Observer, Ledger {
   private readonly meters = new Set<Meter>();
   private readonly warned = new Set<string>();
   private saveTimer: NodeJS.Timeout | null = null;
+  /** The cause of the last failed save, '' after a success. */
+  private saveError = '';
   private lastSave = 0;
   private closed = false;
 
@@ -192,8 +194,12 @@ export class Budget implements Gate, Observer, Ledger {
     this.lastSave = Date.now();
     try {
       this.save();
+      this.saveError = '';
     } catch (err) {
-      this.warn(`cannot write the usage file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      // One line per run of failures, not one per save (every 200 ms under load).
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (code !== this.saveError) this.warn(`cannot write the usage file (${code}); later failures with the same cause are not reported`);
+      this.saveError = code;
     }
   }
 }

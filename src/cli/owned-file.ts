@@ -7,6 +7,9 @@
 //   /proc/self/fd/1) is written through, as the original writes it, and left
 //   in place;
 // - a regular file, or nothing, is replaced atomically by a file of ours;
+//   where the folder cannot take a file of ours but the regular file is
+//   writable (codex-action's unprivileged-user mode pre-creates it 0666 in a
+//   folder the proxy's user cannot write), it is written in place and left;
 // - at exit, a file of ours is removed only while the path still names it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,7 +24,9 @@ const tried = new Set<string>();
 // The kernel's own bound on links followed in one lookup (path_resolution(7)).
 const MAX_LINKS = 40;
 // 10 ms steps: a FIFO's reader may open its end up to 10 s after the first
-// write is due; a full FIFO or terminal may take up to 1 s to drain.
+// write is due, and a full FIFO or terminal up to 1 s to drain; both only
+// for a path's first write, made at start-up: later writes (the usage
+// file's) run on the relay's thread and never sleep.
 const STEP_MS = 10;
 const READER_STEPS = 1000;
 const DRAIN_STEPS = 100;
@@ -54,8 +59,16 @@ export function writeOwned(file: string, text: string, keep = false): void {
     // Not ours, whatever was remembered for this path before.
     owned.delete(target);
   } else {
-    const made = replace(target, bytes);
-    if (keep) owned.delete(target);
+    let made: { dev: number; ino: number } | null;
+    try {
+      made = replace(target, bytes);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') throw err;
+      writeInPlace(target, bytes, err as NodeJS.ErrnoException);
+      made = null;
+    }
+    if (keep || !made) owned.delete(target);
     else owned.set(target, made);
   }
 }
@@ -95,7 +108,11 @@ function planFor(target: string): Plan {
     if (!st.isSymbolicLink()) return byKind(st, p, false);
     const dir = fs.realpathSync.native(path.dirname(p));
     const folder = fs.statSync(dir);
-    if ((folder.mode & 0o1002) === 0o1002 && st.uid !== process.geteuid?.() && st.uid !== folder.uid) return REPLACE;
+    // A link another user planted, or one in a folder others may write
+    // without the sticky bit (any of them can swap it), is never followed.
+    const planted = st.uid !== process.geteuid?.() && st.uid !== folder.uid;
+    const open = (folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0;
+    if (planted || open) return REPLACE;
     const at = path.join(dir, path.basename(p));
     if (FD_DIR.test(dir)) return byKind(fs.statSync(at), at, true);
     p = path.resolve(dir, fs.readlinkSync(at));
@@ -141,10 +158,38 @@ function writeThrough(plan: Extract<Plan, { how: 'through' }>, bytes: Buffer, fi
       try {
         off += fs.writeSync(fd, bytes, off);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || step++ >= DRAIN_STEPS) throw err;
+        // Only a path's first write (at start-up) may wait: later ones run on the relay's thread.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || !first || step++ >= DRAIN_STEPS) throw err;
         sleep(STEP_MS);
       }
     }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The folder refused a file of ours: write an existing regular file (never a
+ * link, never anything else) in place. The bytes go in first and the length
+ * is cut after, so a poller never sees it empty. Not ours: never removed.
+ * Throws `refused` when there is no such file or it cannot be opened.
+ */
+function writeInPlace(target: string, bytes: Buffer, refused: NodeJS.ErrnoException): void {
+  const before = fs.lstatSync(target, { throwIfNoEntry: false });
+  if (!before?.isFile()) throw refused;
+  const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(target, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  } catch {
+    throw refused;
+  }
+  try {
+    // Still the file that was looked at, and still a regular one.
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.dev !== before.dev || st.ino !== before.ino) throw fail('EAGAIN', `${target} changed while it was opened`);
+    for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off, off);
+    fs.ftruncateSync(fd, bytes.length);
   } finally {
     fs.closeSync(fd);
   }
@@ -160,7 +205,8 @@ function writeThrough(plan: Extract<Plan, { how: 'through' }>, bytes: Buffer, fi
  */
 function replace(target: string, bytes: Buffer): { dev: number; ino: number } {
   const dir = path.dirname(target);
-  makeDirs(dir);
+  // 0755 whatever the umask lets through: a folder others could write would let them plant links.
+  makeDirs(dir, 0o755);
   const tmp = path.join(dir, `.${path.basename(target)}.${crypto.randomBytes(12).toString('hex')}.tmp`);
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
   const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
