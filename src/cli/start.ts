@@ -48,14 +48,22 @@ const DUMP_FLUSH_MS = 5000;
 /**
  * Signals that end the process and can be sent with kill(2): the ones whose
  * default action dumps core (signal(7)) come after the first three (issue
- * 19: SIGABRT, SIGTRAP, SIGSYS and SIGXCPU left the key in their cores).
+ * 19: SIGABRT, SIGTRAP, SIGSYS and SIGXCPU left the key in their cores); the
+ * last six end it without a core, and are here so that the server-info file
+ * goes with the process (a review found them skipping every clean-up).
+ * SIGPROF is not here: V8's CPU profiler samples with it (--cpu-prof).
  * SIGXFSZ is not here: Node sets it to SIG_IGN at start (PlatformInit in
  * src/node.cc), so it neither ends the process nor dumps core, and a handler
  * would turn a write past RLIMIT_FSIZE, an EFBIG today, into a death.
- * SIGSEGV, SIGBUS, SIGILL and SIGFPE from a real fault cannot run JS
- * (SECURITY.md: `ulimit -c 0`).
+ * SIGSEGV, SIGBUS, SIGILL and SIGFPE cannot run JS, sent or real: V8's
+ * wasm trap handler owns SIGSEGV, and a listener for a fault signal is
+ * unsafe (SECURITY.md: `ulimit -c 0`).
  */
-const WIPE_THEN_DIE = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGABRT', 'SIGTRAP', 'SIGSYS', 'SIGXCPU'] as const;
+const WIPE_THEN_DIE = [
+  ...['SIGTERM', 'SIGINT', 'SIGHUP'],
+  ...['SIGQUIT', 'SIGABRT', 'SIGTRAP', 'SIGSYS', 'SIGXCPU'],
+  ...['SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGIO', 'SIGPWR', 'SIGSTKFLT'],
+] as const;
 
 const log = (line: string): void => void process.stderr.write(`${NAME}: ${line}\n`);
 
@@ -166,8 +174,12 @@ async function startUp(argv: string[]): Promise<void> {
   // One broken connection must not take the others with it.
   process.on('uncaughtException', (err) => log(`internal error: ${err.name}`));
   const observers = [dump, budget].filter((o) => o !== undefined);
-  // GET /shutdown: the dumps already handed to the writer land first (bounded).
-  const onShutdown = (): void => void (dump?.written(DUMP_FLUSH_MS) ?? Promise.resolve()).then(() => process.exit(EXIT_OK));
+  // GET /shutdown: no new connection is taken, then the dumps already handed
+  // to the writer land (bounded), then the process exits.
+  const onShutdown = (): void => {
+    server.close();
+    void (dump?.written(DUMP_FLUSH_MS) ?? Promise.resolve()).then(() => process.exit(EXIT_OK));
+  };
   const server = relayServer(opts, { credential, connector, observers, gate: budget, log, onShutdown });
   const port = await listen(server, opts.port);
   // A SIGUSR1 that arrived before harden() may have started the inspector late.
