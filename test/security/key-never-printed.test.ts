@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { b, CLI, rawExchange, REFUSED_PORT, startUpstream, tmpDir, waitFor } from '../support/harness.js';
-import { AUTH_MODES, distinctiveKey, driveClientCases, keyOfLength, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
+import { AUTH_MODES, distinctiveKey, driveClientCases, keyOfLength } from '../support/keys.js';
+import { filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from '../support/memory.js';
 
 interface Run {
   port: number;

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { b, rawExchange, startUpstream } from '../support/harness.js';
-import { AUTH_MODES, countInProcessMemory, distinctiveKey, driveClientCases, KEY_LENGTHS, keyNeedle, keyOfLength, opensslMissing, pausedAtExit, selfSignedCert, startProbe, startTlsUpstream } from './support/tools.js';
+import { AUTH_MODES, distinctiveKey, driveClientCases, KEY_LENGTHS, keyNeedle, keyOfLength } from '../support/keys.js';
+import { countInProcessMemory, opensslMissing, pausedAtExit, selfSignedCert, startProbe, startTlsUpstream } from '../support/memory.js';
 
 const readable = (): string | null => {
   try {
