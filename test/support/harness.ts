@@ -151,7 +151,8 @@ export const okJson = (body = '{"ok":true}'): Responder => (_req, sock) => {
 };
 
 /**
- * A raw upstream that records each request and answers with `respond`.
+ * A raw upstream that records each request and answers with `respond`; with
+ * `secure` (a key and certificate: certs.ts), an https one.
  * Framing: Content-Length, or chunked read to the last-chunk and trailers.
  */
 export async function startUpstream(respond: Responder = okJson(), secure?: tls.TlsOptions): Promise<Upstream> {
@@ -202,9 +203,11 @@ export async function startUpstream(respond: Responder = okJson(), secure?: tls.
     });
   };
   const server = secure ? tls.createServer(secure, onConnection) : net.createServer(onConnection);
+  // A client that refuses the certificate (the untrusted case) aborts its handshake.
+  if (secure) server.on('tlsClientError', () => {});
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   up.port = (server.address() as net.AddressInfo).port;
-  up.url = `http://127.0.0.1:${up.port}/v1/responses`;
+  up.url = `${secure ? 'https' : 'http'}://127.0.0.1:${up.port}/v1/responses`;
   up.close = () =>
     new Promise((r) => {
       for (const s of up.sockets) s.destroy();

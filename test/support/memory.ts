@@ -2,11 +2,10 @@
 // (/proc/<pid>/mem), the files under a folder, and who listens
 // (/proc/net/tcp); and the probe (probe.ts), the proxy in a child process
 // that can write a heap snapshot and pause at exit for a memory scan.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { CLI, tmpDir, waitFor } from './harness.js';
 
@@ -112,70 +111,6 @@ export function portsListenedBy(pid: number): number[] {
     if (port !== undefined) ports.push(port);
   }
   return ports.sort((a, b) => a - b);
-}
-
-/** Why openssl cannot be used here, or null when it can. */
-export function opensslMissing(): string | null {
-  const r = spawnSync('openssl', ['version'], { encoding: 'utf8' });
-  return r.error || r.status !== 0 ? 'openssl is not installed: no certificate can be made for the TLS case' : null;
-}
-
-/** A self-signed certificate for 127.0.0.1, made now in a temp folder. */
-export function selfSignedCert(): { cert: string; key: string; certFile: string } {
-  const dir = tmpDir();
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  const r = spawnSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile };
-}
-
-export interface TlsUpstream {
-  port: number;
-  url: string;
-  /** Every byte received, per connection (decrypted). */
-  raw: Buffer[];
-  close: () => Promise<void>;
-}
-
-/** An https upstream answering each Content-Length request with 200 and keep-alive. */
-export async function startTlsUpstream(cert: string, key: string): Promise<TlsUpstream> {
-  const sockets = new Set<tls.TLSSocket>();
-  const up: TlsUpstream = { port: 0, url: '', raw: [], close: async () => {} };
-  const server = tls.createServer({ cert, key }, (sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => {});
-    const index = up.raw.push(Buffer.alloc(0)) - 1;
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d: Buffer) => {
-      up.raw[index] = Buffer.concat([up.raw[index]!, d]);
-      buf = Buffer.concat([buf, d]);
-      for (let k = 0; k < 100; k++) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const cl = /\r\ncontent-length:[ \t]*(\d+)/i.exec(buf.toString('latin1', 0, end + 2));
-        const used = end + 4 + (cl ? Number(cl[1]) : 0);
-        if (buf.length < used) return;
-        buf = buf.subarray(used);
-        sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}');
-      }
-    });
-  });
-  server.on('tlsClientError', () => {});
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  up.port = (server.address() as { port: number }).port;
-  up.url = `https://127.0.0.1:${up.port}/v1/responses`;
-  up.close = () =>
-    new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    });
-  return up;
 }
 
 /** probe.ts as built, beside this module: run as a child by its path. */
