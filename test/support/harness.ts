@@ -5,11 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { after, before } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { MAIN } from '../../src/cli/paths.js';
+import type { TestPki } from './certs.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The bin, as package.json names it. */
@@ -214,6 +216,39 @@ export async function startUpstream(respond: Responder = okJson(), secure?: tls.
       server.close(() => r());
     });
   return up;
+}
+
+export interface RelayFixture {
+  up: Upstream;
+  proxy: Proxy;
+}
+
+export interface RelayFixtureOptions {
+  /** The path and query the proxy forwards to (default /v1/responses). */
+  target?: string;
+  /** Serve https with this certificate; the proxy trusts its CA (NODE_EXTRA_CA_CERTS). */
+  pki?: TestPki;
+}
+
+/**
+ * An upstream answering with `respond`, and the proxy in front of it started
+ * with `--upstream-url` and `args`, shared by the tests of the enclosing
+ * describe (or file): both start in its `before` and stop in its `after`, so
+ * the fields are set only once the tests run.
+ */
+export function relayFixture(args: string[] = [], respond: Responder = okJson(), opts: RelayFixtureOptions = {}): RelayFixture {
+  const fx = {} as RelayFixture;
+  const { pki, target = '/v1/responses' } = opts;
+  before(async () => {
+    fx.up = await startUpstream(respond, pki && { key: pki.key, cert: pki.cert });
+    const url = `${pki ? 'https' : 'http'}://127.0.0.1:${fx.up.port}${target}`;
+    fx.proxy = await startProxy(['--upstream-url', url, ...args], pki ? { env: { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: pki.caFile } } : {});
+  });
+  after(async () => {
+    await fx.proxy?.stop();
+    await fx.up?.close();
+  });
+  return fx;
 }
 
 /** One framed request, or how many bytes are needed before trying again. */
