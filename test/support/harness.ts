@@ -1,13 +1,14 @@
 // Test harness: the proxy as a child process (as users run it), a recording
-// upstream over raw sockets, and a raw client. The upstream frames requests
+// upstream over raw sockets (http or https), the two paired for a suite
+// (relayFixture), and a raw client. The upstream frames requests
 // with its own small parser so tests never trust the code under test to
 // check itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { after, before } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { MAIN } from '../../src/cli/paths.js';
