@@ -3,19 +3,10 @@
 // upstream's bytes do not depend on how the client's bytes are cut.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { b, rawExchange, request, responsesComplete, startProxy, startUpstream, type Proxy, type Upstream } from './support/harness.js';
+import { describe, test } from 'node:test';
+import { b, rawExchange, relayFixture, request, responsesComplete, startProxy } from './support/harness.js';
 
-let up: Upstream;
-let proxy: Proxy;
-before(async () => {
-  up = await startUpstream();
-  proxy = await startProxy(['--upstream-url', up.url]);
-});
-after(async () => {
-  await proxy.stop();
-  await up.close();
-});
+const fx = relayFixture();
 
 const reqLine = (line: string, body = '{}') => b(`${line}\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
 
@@ -60,23 +51,23 @@ const DENIED: [string, Buffer, number[]][] = [
 
 describe('admission matrix', () => {
   test('POST /v1/responses is forwarded', async () => {
-    const res = await rawExchange(proxy.port, [request()], { until: responsesComplete });
+    const res = await rawExchange(fx.proxy.port, [request()], { until: responsesComplete });
     assert.equal(res.status, 200);
   });
 
   for (const [name, bytes, statuses] of DENIED) {
     test(`${name}: refused with ${statuses.join(' or ')}, Connection: close, nothing upstream`, async () => {
-      const before = up.raw.reduce((n, r) => n + r.length, 0);
-      const res = await rawExchange(proxy.port, [bytes]);
+      const before = fx.up.raw.reduce((n, r) => n + r.length, 0);
+      const res = await rawExchange(fx.proxy.port, [bytes]);
       assert.ok(statuses.includes(res.status), `got ${res.status}: ${res.data.toString('latin1')}`);
       assert.match(res.data.toString('latin1'), /\r\nConnection: close\r\n/);
       assert.ok(res.closed);
-      assert.equal(up.raw.reduce((n, r) => n + r.length, 0), before);
+      assert.equal(fx.up.raw.reduce((n, r) => n + r.length, 0), before);
     });
   }
 
   test('the decision is made from the head: a 403 arrives while the declared body is still unsent', async () => {
-    const sock = net.connect(proxy.port, '127.0.0.1');
+    const sock = net.connect(fx.proxy.port, '127.0.0.1');
     sock.write(b('PUT /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n'));
     const first = await new Promise<string>((r) => sock.once('data', (d: Buffer) => r(d.toString('latin1'))));
     sock.destroy();
@@ -84,7 +75,7 @@ describe('admission matrix', () => {
   });
 
   test('with --http-shutdown, GET /shutdown answers 200 and the process exits 0', async () => {
-    const p = await startProxy(['--upstream-url', up.url, '--http-shutdown']);
+    const p = await startProxy(['--upstream-url', fx.up.url, '--http-shutdown']);
     const res = await rawExchange(p.port, [b(`GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:${p.port}\r\n\r\n`)]);
     assert.equal(res.status, 200);
     assert.equal(await p.exited, 0);
@@ -108,13 +99,13 @@ const FIXTURES: [string, Buffer][] = [
 ];
 
 async function outcome(parts: Buffer[]): Promise<{ reply: string; upstream: string }> {
-  const mark = up.received.length;
-  const res = await rawExchange(proxy.port, parts, { until: (d) => d.includes('Connection: close') || responsesComplete(d) });
-  const got = up.received.slice(mark);
+  const mark = fx.up.received.length;
+  const res = await rawExchange(fx.proxy.port, parts, { until: (d) => d.includes('Connection: close') || responsesComplete(d) });
+  const got = fx.up.received.slice(mark);
   return { reply: res.data.toString('latin1').replace(/^Date: .*\r\n/m, ''), upstream: got.map((r) => r.head.toString('latin1') + r.body.toString('latin1')).join('|') };
 }
 
-const withPort = (bytes: Buffer): Buffer => b(bytes.toString('latin1').replaceAll('{port}', String(proxy.port)));
+const withPort = (bytes: Buffer): Buffer => b(bytes.toString('latin1').replaceAll('{port}', String(fx.proxy.port)));
 
 describe('split invariance', () => {
   for (const [name, fixture] of FIXTURES) {

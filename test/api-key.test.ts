@@ -3,59 +3,50 @@
 // removes every client api-key and Authorization line, byte for byte
 // otherwise as in the default mode.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { b, KEY, rawExchange, responsesComplete, runCli, startProxy, startUpstream, type Proxy, type Upstream } from './support/harness.js';
+import { describe, test } from 'node:test';
+import { b, KEY, okJson, rawExchange, relayFixture, responsesComplete, runCli, startProxy } from './support/harness.js';
 
 describe('--auth-header api-key', () => {
-  let up: Upstream;
-  let proxy: Proxy;
   const azure = '/openai/deployments/gpt-5-codex/responses?api-version=2025-04-01-preview';
-  before(async () => {
-    up = await startUpstream();
-    proxy = await startProxy(['--upstream-url', `http://127.0.0.1:${up.port}${azure}`, '--auth-header', 'api-key']);
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
-  });
+  const fx = relayFixture(['--auth-header', 'api-key'], okJson(), { target: azure });
 
   test('one api-key line with the key; every client api-key and Authorization line removed; all else byte for byte', async () => {
     const body = '{"model":"gpt-5-codex","input":"hi"}';
     const head =
       'POST /v1/responses HTTP/1.1\r\n' +
-      `Host: 127.0.0.1:${proxy.port}\r\n` +
+      `Host: 127.0.0.1:${fx.proxy.port}\r\n` +
       'api-key: client-azure-secret\r\n' +
       'X-Keep:  as is \r\n' +
       'Authorization: Bearer client-bearer-secret\r\n' +
       'API-KEY:other-client-secret\r\n' +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
-    const res = await rawExchange(proxy.port, [b(head + body)], { until: responsesComplete });
+    const res = await rawExchange(fx.proxy.port, [b(head + body)], { until: responsesComplete });
     assert.equal(res.status, 200);
     const want =
       `POST ${azure} HTTP/1.1\r\n` +
-      `Host: 127.0.0.1:${up.port}\r\n` +
+      `Host: 127.0.0.1:${fx.up.port}\r\n` +
       `api-key: ${KEY}\r\n` +
       'X-Keep:  as is \r\n' +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
-    assert.equal(up.received.at(-1)!.head.toString('latin1'), want);
-    assert.equal(up.received.at(-1)!.body.toString(), body);
-    assert.ok(!up.raw.some((r) => r.includes('client-') || r.includes('other-client') || r.includes('Bearer')));
+    assert.equal(fx.up.received.at(-1)!.head.toString('latin1'), want);
+    assert.equal(fx.up.received.at(-1)!.body.toString(), body);
+    assert.ok(!fx.up.raw.some((r) => r.includes('client-') || r.includes('other-client') || r.includes('Bearer')));
   });
 
   test('Connection naming api-key is refused, as naming Authorization is', async () => {
-    const before = up.received.length;
-    const res = await rawExchange(proxy.port, [b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: api-key\r\nContent-Length: 2\r\n\r\n{}`)], { until: responsesComplete });
+    const before = fx.up.received.length;
+    const res = await rawExchange(fx.proxy.port, [b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${fx.proxy.port}\r\nConnection: api-key\r\nContent-Length: 2\r\n\r\n{}`)], { until: responsesComplete });
     assert.equal(res.status, 400);
-    assert.equal(up.received.length, before);
+    assert.equal(fx.up.received.length, before);
   });
 
   test('the default mode also drops a client api-key line', async () => {
-    const p = await startProxy(['--upstream-url', up.url]);
+    const p = await startProxy(['--upstream-url', fx.up.url]);
     try {
       await rawExchange(p.port, [b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${p.port}\r\napi-key: client-azure-secret\r\nContent-Length: 2\r\n\r\n{}`)], { until: responsesComplete });
-      assert.equal(up.received.at(-1)!.head.toString('latin1'), `POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\nAuthorization: Bearer ${KEY}\r\nContent-Length: 2\r\n\r\n`);
+      assert.equal(fx.up.received.at(-1)!.head.toString('latin1'), `POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${fx.up.port}\r\nAuthorization: Bearer ${KEY}\r\nContent-Length: 2\r\n\r\n`);
     } finally {
       await p.stop();
     }

@@ -3,8 +3,8 @@
 // arrives once reading resumes.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { b, startProxy, startUpstream, waitFor, type Proxy, type Upstream } from './support/harness.js';
+import { describe, test } from 'node:test';
+import { b, relayFixture, startProxy, startUpstream, waitFor } from './support/harness.js';
 
 const MiB = 1 << 20;
 const TOTAL = 64;
@@ -25,30 +25,21 @@ async function settled(progress: () => number, quietMs = 400): Promise<number> {
 }
 
 describe('backpressure', () => {
-  let up: Upstream;
-  let proxy: Proxy;
   let upSent = 0;
-  before(async () => {
-    up = await startUpstream((_req, sock) => {
-      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${TOTAL * MiB}\r\n\r\n`);
-      const chunk = Buffer.alloc(MiB, 0x61);
-      const pump = (): void => {
-        while (upSent < TOTAL) {
-          upSent++;
-          if (!sock.write(chunk)) return void sock.once('drain', pump);
-        }
-      };
-      pump();
-    });
-    proxy = await startProxy(['--upstream-url', up.url]);
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
+  const fx = relayFixture([], (_req, sock) => {
+    sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${TOTAL * MiB}\r\n\r\n`);
+    const chunk = Buffer.alloc(MiB, 0x61);
+    const pump = (): void => {
+      while (upSent < TOTAL) {
+        upSent++;
+        if (!sock.write(chunk)) return void sock.once('drain', pump);
+      }
+    };
+    pump();
   });
 
   test('a client that stops reading stops the upstream; all bytes arrive when it reads again', async () => {
-    const sock = net.connect(proxy.port, '127.0.0.1');
+    const sock = net.connect(fx.proxy.port, '127.0.0.1');
     sock.pause();
     sock.write(b('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}'));
     await waitFor('the upstream to start sending', () => upSent > 0);

@@ -7,27 +7,16 @@
 // bytes be attributed to a case exactly, and the whole corpus still takes
 // about two seconds.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { cases, PORT } from './corpus/cases.js';
-import { request, startProxy, startUpstream, type Proxy, type Upstream } from './support/harness.js';
+import { relayFixture, request } from './support/harness.js';
 import { expectedUpstream, play } from './support/wire.js';
 
-let proxy: Proxy;
-let up: Upstream;
+const fx = relayFixture();
 
-before(async () => {
-  up = await startUpstream();
-  proxy = await startProxy(['--upstream-url', up.url]);
-});
-
-after(async () => {
-  await proxy?.stop();
-  await up?.close();
-});
-
-const upstreamBytes = (): number => up.raw.reduce((n, r) => n + r.length, 0);
+const upstreamBytes = (): number => fx.up.raw.reduce((n, r) => n + r.length, 0);
 /** A case's latin1 text with the proxy's real port in place of PORT. */
-const withPort = (text: string): Buffer => Buffer.from(text.replaceAll(PORT, String(proxy.port)), 'latin1');
+const withPort = (text: string): Buffer => Buffer.from(text.replaceAll(PORT, String(fx.proxy.port)), 'latin1');
 
 test('the corpus has at least 150 cases with unique names', () => {
   assert.ok(cases.length >= 150, `${cases.length} cases`);
@@ -37,26 +26,26 @@ test('the corpus has at least 150 cases with unique names', () => {
 for (const c of cases) {
   test(`${c.category}: ${c.name}`, async () => {
     const bytesBefore = upstreamBytes();
-    const seenBefore = up.received.length;
-    const closedBefore = up.connections - up.sockets.size;
+    const seenBefore = fx.up.received.length;
+    const closedBefore = fx.up.connections - fx.up.sockets.size;
     const expected = c.expect === 'close' ? [] : [c.expect, ...(c.then ?? [])];
 
-    const got = await play(proxy.port, [withPort(c.bytes.toString('latin1'))], { end: c.end ?? false, ...(c.expect === 'close' ? {} : { responses: expected.length }) });
+    const got = await play(fx.proxy.port, [withPort(c.bytes.toString('latin1'))], { end: c.end ?? false, ...(c.expect === 'close' ? {} : { responses: expected.length }) });
     assert.deepEqual(got.statuses, expected, `statuses for ${c.name}: ${JSON.stringify(got.data.toString('latin1').slice(0, 200))}`);
     if (c.expect === 'close') assert.ok(got.closed, 'the relay closes the connection');
 
     // A valid request after the case: the proxy still serves, and its
     // arrival upstream marks the end of anything the case could have sent.
     const canary = request(`{"canary":"${c.name}"}`);
-    const served = await play(proxy.port, [canary], { responses: 1 });
+    const served = await play(fx.proxy.port, [canary], { responses: 1 });
     assert.deepEqual(served.statuses, [200], 'the proxy still serves a valid request');
-    assert.equal(proxy.proc.exitCode, null, 'the proxy is still running');
+    assert.equal(fx.proxy.proc.exitCode, null, 'the proxy is still running');
 
-    const fresh = up.received.slice(seenBefore);
+    const fresh = fx.up.received.slice(seenBefore);
     const last = fresh.pop();
     assert.ok(last && last.body.toString('latin1') === `{"canary":"${c.name}"}`, 'the canary is the last request upstream');
     const caseBytes = upstreamBytes() - bytesBefore - last.head.length - last.body.length;
-    const hostHeader = `127.0.0.1:${up.port}`;
+    const hostHeader = `127.0.0.1:${fx.up.port}`;
 
     if (c.reachesUpstream) {
       const forwards = (c.forwards ?? [c.bytes.toString('latin1')]).map(withPort);
@@ -71,7 +60,7 @@ for (const c of cases) {
       if (c.headMayReach) {
         // The head may have gone before the body was judged: then that
         // upstream connection must have been closed, never reused.
-        if (caseBytes > 0) assert.ok(up.connections - up.sockets.size > closedBefore, 'the upstream connection that saw a partial request was closed');
+        if (caseBytes > 0) assert.ok(fx.up.connections - fx.up.sockets.size > closedBefore, 'the upstream connection that saw a partial request was closed');
       } else {
         assert.equal(caseBytes, 0, 'not one byte reached the upstream');
       }
@@ -80,5 +69,5 @@ for (const c of cases) {
 }
 
 test('the proxy logged no internal error over the whole corpus', () => {
-  assert.doesNotMatch(proxy.stderr(), /internal error/);
+  assert.doesNotMatch(fx.proxy.stderr(), /internal error/);
 });

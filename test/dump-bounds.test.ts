@@ -12,7 +12,7 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { FILE_CAP, MAX_DEPTH, MAX_VALUES, renderFile, type Body } from '../src/dump/render.js';
 import { DUMP_CAP, type DumpRecord, type Header } from '../src/dump/tap.js';
-import { rawExchange, responsesComplete, startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Upstream } from './support/harness.js';
+import { rawExchange, relayFixture, responsesComplete, startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Upstream } from './support/harness.js';
 
 const HEADERS: Header[] = [
   { name: 'Host', value: '127.0.0.1:1' },
@@ -168,22 +168,12 @@ async function exchangeFiles(dir: string, n: number): Promise<string[]> {
 }
 
 describe('over real sockets', () => {
-  let up: Upstream;
-  let proxy: Proxy;
-  let dir: string;
-  before(async () => {
-    dir = path.join(tmpDir(), 'dumps');
-    up = await startUpstream((_req, sock) => void sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}'));
-    proxy = await startProxy(['--upstream-url', up.url, '--dump-dir', dir]);
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
-  });
+  const dir = path.join(tmpDir(), 'dumps');
+  const fx = relayFixture(['--dump-dir', dir], (_req, sock) => void sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}'));
 
   test('a 4 MiB-of-zeros gzip body: the file stays within the cap, the body a marked string of NULs', async () => {
     const gz = zlib.gzipSync(Buffer.alloc(DUMP_CAP));
-    const res = await rawExchange(proxy.port, [post(proxy.port, gz, 'Content-Encoding: gzip\r\n')], { until: responsesComplete });
+    const res = await rawExchange(fx.proxy.port, [post(fx.proxy.port, gz, 'Content-Encoding: gzip\r\n')], { until: responsesComplete });
     assert.equal(res.status, 200);
     const file = (await exchangeFiles(dir, 1)).find((f) => f.endsWith('-request.json'))!;
     const size = fs.statSync(path.join(dir, file)).size;

@@ -5,27 +5,17 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Upstream } from './support/harness.js';
+import { describe, test } from 'node:test';
+import { relayFixture, tmpDir, waitFor } from './support/harness.js';
 import { ask, scripted, type Ask } from './support/replies.js';
 
 describe('dump endings around the terminal event', () => {
-  let up: Upstream;
-  let proxy: Proxy;
-  let dir: string;
+  const dir = path.join(tmpDir(), 'dumps');
+  const fx = relayFixture(['--dump-dir', dir], scripted);
   let n = 0;
-  before(async () => {
-    dir = path.join(tmpDir(), 'dumps');
-    up = await startUpstream(scripted);
-    proxy = await startProxy(['--upstream-url', up.url, '--dump-dir', dir]);
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
-  });
 
   async function dumped(a: Ask, read: 'whole' | 'completed'): Promise<Record<string, unknown>> {
-    assert.equal((await ask(proxy.port, a, read)).status, 200);
+    assert.equal((await ask(fx.proxy.port, a, read)).status, 200);
     const prefix = String(++n).padStart(6, '0');
     return waitFor(`${prefix} response file`, () => {
       const f = fs.readdirSync(dir).find((x) => x.startsWith(`${prefix}-`) && x.endsWith('-response.json'));

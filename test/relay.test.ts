@@ -2,28 +2,19 @@
 // pipelining, 100-continue, upstream failures and client aborts.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { b, KEY, okJson, rawExchange, request, REFUSED_PORT, responsesComplete, startProxy, startUpstream, waitFor, type Proxy, type Responder, type Upstream } from './support/harness.js';
+import { describe, test } from 'node:test';
+import { b, KEY, okJson, rawExchange, REFUSED_PORT, relayFixture, request, responsesComplete, startProxy, startUpstream, waitFor, type Responder } from './support/harness.js';
 
 const EXPECTED_PREFIX = (port: number) => `POST /v1/responses?api-version=1 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${KEY}\r\n`;
 
 describe('rewrite', () => {
-  let up: Upstream;
-  let proxy: Proxy;
-  before(async () => {
-    up = await startUpstream();
-    proxy = await startProxy(['--upstream-url', `${up.url}?api-version=1`]);
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
-  });
+  const fx = relayFixture([], okJson(), { target: '/v1/responses?api-version=1' });
 
   test('replaces the target, every Host and every Authorization line; keeps all else byte for byte', async () => {
     const body = '{"model":"gpt","input":"héllo"}';
     const head =
       'POST /v1/responses HTTP/1.1\r\n' +
-      `host: LocalHost:${proxy.port}\r\n` +
+      `host: LocalHost:${fx.proxy.port}\r\n` +
       'X-Custom:  spaced value \r\n' +
       'authorization: Bearer client-secret\r\n' +
       'Accept: text/event-stream\r\n' +
@@ -32,11 +23,11 @@ describe('rewrite', () => {
       'X-Dup: 2\r\n' +
       'X-Obs: caf\xe9\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
-    const res = await rawExchange(proxy.port, [Buffer.concat([b(head), Buffer.from(body)])], { until: responsesComplete });
+    const res = await rawExchange(fx.proxy.port, [Buffer.concat([b(head), Buffer.from(body)])], { until: responsesComplete });
     assert.equal(res.status, 200);
-    const got = up.received.at(-1)!;
+    const got = fx.up.received.at(-1)!;
     const want =
-      EXPECTED_PREFIX(up.port) +
+      EXPECTED_PREFIX(fx.up.port) +
       'X-Custom:  spaced value \r\n' +
       'Accept: text/event-stream\r\n' +
       'X-Dup: 1\r\n' +
@@ -45,21 +36,21 @@ describe('rewrite', () => {
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
     assert.equal(got.head.toString('latin1'), want);
     assert.deepEqual(got.body, Buffer.from(body));
-    assert.ok(!up.raw.some((r) => r.includes('client-secret')));
+    assert.ok(!fx.up.raw.some((r) => r.includes('client-secret')));
   });
 
   test('adds nothing: no Accept-Encoding, Via, or Connection the client did not send', async () => {
-    await rawExchange(proxy.port, [request('{}')], { until: responsesComplete });
-    const head = up.received.at(-1)!.head.toString('latin1');
-    assert.equal(head, `${EXPECTED_PREFIX(up.port)}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n`);
+    await rawExchange(fx.proxy.port, [request('{}')], { until: responsesComplete });
+    const head = fx.up.received.at(-1)!.head.toString('latin1');
+    assert.equal(head, `${EXPECTED_PREFIX(fx.up.port)}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n`);
   });
 
   test('a chunked body passes exactly as framed, extensions and trailers included', async () => {
     const chunked = '5;ext="a b"\r\nhello\r\n1\r\n!\r\n0\r\nX-Trailer: t\r\n\r\n';
     const req = b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`);
-    const res = await rawExchange(proxy.port, [req], { until: responsesComplete });
+    const res = await rawExchange(fx.proxy.port, [req], { until: responsesComplete });
     assert.equal(res.status, 200);
-    assert.equal(up.received.at(-1)!.body.toString('latin1'), chunked);
+    assert.equal(fx.up.received.at(-1)!.body.toString('latin1'), chunked);
   });
 });
 
@@ -105,22 +96,13 @@ describe('streaming', () => {
 });
 
 describe('connections', () => {
-  let up: Upstream;
-  let proxy: Proxy;
   let respond: Responder = okJson();
-  before(async () => {
-    up = await startUpstream((r, s) => respond(r, s));
-    proxy = await startProxy(['--upstream-url', up.url]);
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
-  });
+  const fx = relayFixture([], (r, s) => respond(r, s));
 
   test('keep-alive: three requests in turn on one client connection reuse one upstream connection', async () => {
     respond = okJson();
-    const before = up.connections;
-    const sock = net.connect(proxy.port, '127.0.0.1');
+    const before = fx.up.connections;
+    const sock = net.connect(fx.proxy.port, '127.0.0.1');
     let data = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => (data = Buffer.concat([data, d])));
     for (let i = 1; i <= 3; i++) {
@@ -128,13 +110,13 @@ describe('connections', () => {
       await waitFor(`response ${i}`, () => responsesComplete(data, i));
     }
     sock.destroy();
-    assert.equal(up.connections - before, 1);
-    assert.deepEqual(up.received.slice(-3).map((r) => r.body.toString()), ['{"n":1}', '{"n":2}', '{"n":3}']);
+    assert.equal(fx.up.connections - before, 1);
+    assert.deepEqual(fx.up.received.slice(-3).map((r) => r.body.toString()), ['{"n":1}', '{"n":2}', '{"n":3}']);
   });
 
   test('pipelining: requests sent in one write are relayed one after another, in order', async () => {
     respond = (r, s) => okJson(r.body.toString())(r, s);
-    const res = await rawExchange(proxy.port, [Buffer.concat([request('{"p":1}'), request('{"p":2}'), request('{"p":3}')])], { until: (d) => responsesComplete(d, 3) });
+    const res = await rawExchange(fx.proxy.port, [Buffer.concat([request('{"p":1}'), request('{"p":2}'), request('{"p":3}')])], { until: (d) => responsesComplete(d, 3) });
     const bodies = [...res.data.toString().matchAll(/\{"p":\d\}/g)].map((m) => m[0]);
     assert.deepEqual(bodies, ['{"p":1}', '{"p":2}', '{"p":3}']);
   });
@@ -144,13 +126,13 @@ describe('connections', () => {
     const body = '{"x":1}';
     const head = b(`POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
     // An upstream that answers 100 as soon as it has the head.
-    const sock = net.connect(proxy.port, '127.0.0.1');
+    const sock = net.connect(fx.proxy.port, '127.0.0.1');
     let data = '';
     sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
     sock.write(head);
     // The relay forwards the head at once, before any body byte exists.
-    const at = await waitFor('head upstream', () => up.raw.findIndex((r) => r.includes('Expect: 100-continue')) + 1);
-    up.conns[at - 1]!.write('HTTP/1.1 100 Continue\r\n\r\n');
+    const at = await waitFor('head upstream', () => fx.up.raw.findIndex((r) => r.includes('Expect: 100-continue')) + 1);
+    fx.up.conns[at - 1]!.write('HTTP/1.1 100 Continue\r\n\r\n');
     await waitFor('100 Continue at the client', () => data.startsWith('HTTP/1.1 100 Continue\r\n\r\n'));
     sock.write(body);
     await waitFor('final response', () => data.endsWith('done'));
@@ -173,7 +155,7 @@ describe('connections', () => {
       } else okJson(r.body.toString())(r, s);
     };
     for (let i = 1; i <= 3; i++) {
-      const res = await rawExchange(proxy.port, [request(`{"r":${i}}`, `Idempotency-Key: k-${i}\r\n`)], { until: responsesComplete });
+      const res = await rawExchange(fx.proxy.port, [request(`{"r":${i}}`, `Idempotency-Key: k-${i}\r\n`)], { until: responsesComplete });
       assert.equal(res.status, 200);
       assert.ok(res.data.toString().endsWith(`{"r":${i}}`));
     }
@@ -190,21 +172,21 @@ describe('connections', () => {
       if (n > 1) s.destroy();
       else okJson()(r, s);
     };
-    await rawExchange(proxy.port, [request('{"warm":1}')], { until: responsesComplete });
-    const before = up.received.length;
-    const res = await rawExchange(proxy.port, [request('{"once":1}')], { until: responsesComplete });
+    await rawExchange(fx.proxy.port, [request('{"warm":1}')], { until: responsesComplete });
+    const before = fx.up.received.length;
+    const res = await rawExchange(fx.proxy.port, [request('{"once":1}')], { until: responsesComplete });
     assert.equal(res.status, 502);
-    assert.equal(up.received.slice(before).filter((r) => r.body.toString() === '{"once":1}').length, 1);
+    assert.equal(fx.up.received.slice(before).filter((r) => r.body.toString() === '{"once":1}').length, 1);
   });
 
   test('client abort: the upstream connection is closed at once', async () => {
     respond = (_r, s) => s.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
-    const sock = net.connect(proxy.port, '127.0.0.1');
+    const sock = net.connect(fx.proxy.port, '127.0.0.1');
     let data = '';
     sock.on('data', (d: Buffer) => (data += d.toString('latin1')));
     sock.write(request('{"abort":1}'));
     await waitFor('first event', () => data.includes('hello'));
-    const upSock = [...up.sockets].at(-1)!;
+    const upSock = [...fx.up.sockets].at(-1)!;
     const closed = new Promise<void>((r) => upSock.once('close', () => r()));
     sock.destroy();
     await closed;
@@ -213,13 +195,13 @@ describe('connections', () => {
 
   test('a response with bytes after its end is relayed, and that upstream connection is not reused', async () => {
     respond = (_r, s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmug!');
-    const first = await rawExchange(proxy.port, [request()], { until: responsesComplete });
+    const first = await rawExchange(fx.proxy.port, [request()], { until: responsesComplete });
     assert.equal(first.data.toString('latin1'), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     respond = okJson('{"clean":true}');
-    const before = up.connections;
-    const second = await rawExchange(proxy.port, [request()], { until: responsesComplete });
+    const before = fx.up.connections;
+    const second = await rawExchange(fx.proxy.port, [request()], { until: responsesComplete });
     assert.ok(second.data.toString().endsWith('{"clean":true}'));
-    assert.equal(up.connections, before + 1);
+    assert.equal(fx.up.connections, before + 1);
   });
 });
 

@@ -13,7 +13,7 @@
 // from the test CA and hands the bytes to the same fakes. This relay is
 // pointed at the fakes with its documented test hook. Prints one JSON object
 // per implementation: what the fakes saw and what a client got.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,22 +24,14 @@ import { b, CLI, rawExchange, responsesComplete, ROOT, startUpstream, waitFor, t
 const ORIGINAL = process.env['CODEX_BIN'] ?? path.join(ROOT, '.cache/codex/0.171.0-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function openaiCert(f: Fakes): { key: Buffer; cert: Buffer } {
-  const run = (...args: string[]): Buffer => execFileSync('openssl', args, { cwd: f.pki.dir, stdio: 'pipe' });
-  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'openai.key', '-out', 'openai.csr', '-subj', '/CN=openai');
-  fs.writeFileSync(path.join(f.pki.dir, 'openai.cnf'), 'subjectAltName=DNS:auth.openai.com,DNS:api.openai.com\n');
-  run('x509', '-req', '-in', 'openai.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'openai.pem', '-days', '2', '-extfile', 'openai.cnf');
-  return { key: fs.readFileSync(path.join(f.pki.dir, 'openai.key')), cert: fs.readFileSync(path.join(f.pki.dir, 'openai.pem')) };
-}
-
 /** CONNECT auth.openai.com:443 → the exchange fake; api.openai.com:443 → the upstream fake. */
-async function connectProxy(f: Fakes, up: Upstream, cert: { key: Buffer; cert: Buffer }): Promise<net.Server> {
+async function connectProxy(f: Fakes, up: Upstream): Promise<net.Server> {
   const server = net.createServer((c) => {
     c.on('error', () => {});
     c.once('data', (d: Buffer) => {
       const host = /^CONNECT ([^:]+):/.exec(d.toString('latin1'))?.[1];
       c.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      const inner = new tls.TLSSocket(c, { isServer: true, ...cert });
+      const inner = new tls.TLSSocket(c, { isServer: true, key: f.pki.key, cert: f.pki.cert });
       inner.on('error', () => {});
       const out: net.Socket =
         host === 'auth.openai.com' ? tls.connect({ host: '127.0.0.1', port: f.exchange.port, servername: 'localhost', ca: fs.readFileSync(f.pki.caFile) }) : net.connect(up.port, '127.0.0.1');
@@ -91,14 +83,14 @@ const lastAuth = (up: Upstream): string => /\r\nauthorization: Bearer ([^\r]*)/i
 
 async function main(): Promise<void> {
   if (!fs.existsSync(ORIGINAL)) throw new Error(`no original at ${ORIGINAL}; see test:codex or set CODEX_BIN`);
-  const f = await startFakes();
+  const f = await startFakes(['auth.openai.com', 'api.openai.com']);
   let upStatus = 200;
   const up = await startUpstream((_req, sock) => {
     const s = upStatus;
     upStatus = 200;
     sock.write(`HTTP/1.1 ${s} X\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}`);
   });
-  const proxy = await connectProxy(f, up, openaiCert(f));
+  const proxy = await connectProxy(f, up);
   const args = f.args();
   const impls: Record<string, { cmd: string[]; env: NodeJS.ProcessEnv }> = {
     original: {

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { FILE_CAP } from '../../src/dump/render.js';
-import { rawExchange, responsesComplete, startProxy, startUpstream, tmpDir, waitFor, type Proxy, type Upstream } from '../support/harness.js';
+import { rawExchange, relayFixture, responsesComplete, tmpDir, waitFor } from '../support/harness.js';
 import { rss } from '../support/outcome.js';
 
 const BOUND_MB = 64;
@@ -20,33 +20,25 @@ const NESTED = Buffer.from(`${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}${' '.repeat
 const zstd = (zlib as unknown as { zstdCompressSync?: (b: Buffer) => Buffer }).zstdCompressSync;
 
 describe('a deeply nested JSON body in --dump-dir', () => {
-  let up: Upstream;
-  let proxy: Proxy;
-  let dir: string;
+  const dir = path.join(tmpDir(), 'dumps');
+  const fx = relayFixture(['--dump-dir', dir], (req, sock) => {
+    const coding = /X-Answer: (\w+)/.exec(req.head.toString('latin1'))?.[1];
+    if (coding !== 'gzip') return void sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}');
+    const gz = zlib.gzipSync(NESTED);
+    sock.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n\r\n`), gz]));
+  });
   let base = 0;
   let n = 0;
   before(async () => {
-    dir = path.join(tmpDir(), 'dumps');
-    up = await startUpstream((req, sock) => {
-      const coding = /X-Answer: (\w+)/.exec(req.head.toString('latin1'))?.[1];
-      if (coding !== 'gzip') return void sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}');
-      const gz = zlib.gzipSync(NESTED);
-      sock.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${gz.length}\r\n\r\n`), gz]));
-    });
-    proxy = await startProxy(['--upstream-url', up.url, '--dump-dir', dir]);
     // One ordinary dump first, so the baseline includes the writer's compiled path.
     await send(Buffer.from('{"model":"m","input":"hi"}'));
-    base = rss(proxy.proc.pid!).now;
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
+    base = rss(fx.proxy.proc.pid!).now;
   });
 
   /** One exchange; resolves with its request and response files' sizes and bodies. */
   async function send(body: Buffer, extra = ''): Promise<{ name: string; size: number; json: Record<string, unknown> }[]> {
-    const head = `POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n${extra}Content-Length: ${body.length}\r\n\r\n`;
-    const res = await rawExchange(proxy.port, [Buffer.concat([Buffer.from(head), body])], { until: responsesComplete, ms: 30000 });
+    const head = `POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${fx.proxy.port}\r\n${extra}Content-Length: ${body.length}\r\n\r\n`;
+    const res = await rawExchange(fx.proxy.port, [Buffer.concat([Buffer.from(head), body])], { until: responsesComplete, ms: 30000 });
     assert.equal(res.status, 200);
     const prefix = `${String(++n).padStart(6, '0')}-`;
     const names = await waitFor(`exchange ${n}'s files`, () => {
@@ -69,7 +61,7 @@ describe('a deeply nested JSON body in --dump-dir', () => {
       const body = make();
       if (!body) return t.skip('this Node has no zlib.zstdCompressSync (22.15+, 23.8+)');
       const [req] = await send(body, extra);
-      const grew = rss(proxy.proc.pid!).peak - base;
+      const grew = rss(fx.proxy.proc.pid!).peak - base;
       t.diagnostic(`${body.length} bytes sent; ${req!.name}: ${req!.size} bytes; VmHWM - VmRSS before: ${grew.toFixed(1)} MB`);
       assert.ok(req!.name.endsWith('-request.json'));
       assert.ok(req!.size <= FILE_CAP && req!.size < 2 * NESTED.length, `${req!.size} bytes`);
@@ -82,7 +74,7 @@ describe('a deeply nested JSON body in --dump-dir', () => {
     const half = 2 * 1024 * 1024;
     const gz = zlib.gzipSync(Buffer.from(`${'['.repeat(half)}${']'.repeat(half)}`));
     const [req] = await send(gz, 'Content-Encoding: gzip\r\n');
-    const grew = rss(proxy.proc.pid!).peak - base;
+    const grew = rss(fx.proxy.proc.pid!).peak - base;
     t.diagnostic(`${gz.length} bytes sent; ${req!.name}: ${req!.size} bytes; VmHWM - VmRSS before: ${grew.toFixed(1)} MB`);
     assert.ok(req!.size <= FILE_CAP, `${req!.size} bytes`);
     assert.ok(/^\[+\]+$/.test(req!.json['body'] as string));
@@ -91,7 +83,7 @@ describe('a deeply nested JSON body in --dump-dir', () => {
 
   test(`a gzip response body nested ${DEPTH} deep: the same bounds`, async (t) => {
     const [, res] = await send(Buffer.from('{}'), 'X-Answer: gzip\r\n');
-    const grew = rss(proxy.proc.pid!).peak - base;
+    const grew = rss(fx.proxy.proc.pid!).peak - base;
     t.diagnostic(`${res!.name}: ${res!.size} bytes; VmHWM - VmRSS before: ${grew.toFixed(1)} MB`);
     assert.ok(res!.size <= FILE_CAP && res!.size < 2 * NESTED.length, `${res!.size} bytes`);
     assert.ok(res!.json['body'] === NESTED.toString());

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { makeTestPki, type TestPki } from '../support/certs.js';
-import { b, rawExchange, startProxy, startUpstream, type Proxy, type Responder, type Upstream } from '../support/harness.js';
+import { makeTestPki } from '../support/certs.js';
+import { b, rawExchange, relayFixture, startUpstream, type Responder, type Upstream } from '../support/harness.js';
 import { responses, startRelay, type Relay } from '../support/wire.js';
 
 const POISON = 'HTTP/1.1 200 OK\r\nX-Poison: 1\r\nContent-Length: 6\r\n\r\npoison';
@@ -50,25 +50,12 @@ const SIZES = [16383, 16384, 16385, 32767, 32768, 32769, 49152, 65535, 65536, 65
 
 for (const scheme of ['http', 'https'] as const) {
   describe(`glued response over ${scheme}`, () => {
-    let pki: TestPki;
-    let up: Upstream;
-    let proxy: Proxy;
-    before(async () => {
-      if (scheme === 'https') pki = makeTestPki();
-      up = await startUpstream(glue, scheme === 'https' ? { key: pki.key, cert: pki.cert } : undefined);
-      proxy = await startProxy(['--upstream-url', `${scheme}://localhost:${up.port}/v1/responses`], {
-        env: { PATH: process.env.PATH ?? '', ...(scheme === 'https' ? { NODE_EXTRA_CA_CERTS: pki.caFile } : {}) },
-      });
-    });
-    after(async () => {
-      await proxy.stop();
-      await up.close();
-    });
+    const fx = relayFixture([], glue, scheme === 'https' ? { pki: makeTestPki() } : {});
 
     test(`a response glued after one that ends at a read boundary never reaches the pipelined request (${SIZES.join(', ')} bytes)`, async () => {
       for (const size of SIZES) {
         for (let round = 0; round < 3; round++) {
-          const got = await second(proxy.port, size, true);
+          const got = await second(fx.proxy.port, size, true);
           assert.ok(!got.includes('X-Poison'), `${scheme}, ${size} bytes, round ${round}: the second request got the glued response`);
           assert.match(got, /^HTTP\/1\.1 200 OK\r\nContent-Length: 2\r\n\r\nok$/, `${scheme}, ${size} bytes`);
         }

@@ -2,8 +2,8 @@
 // heads have their own fixed limit (256 KiB, relay.ts RESPONSE_HEAD_MAX),
 // and a response past it gets a 502 whose error names that limit.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { request, startProxy, startUpstream, type Proxy, type Upstream } from '../support/harness.js';
+import { describe, test } from 'node:test';
+import { relayFixture, request } from '../support/harness.js';
 import { play } from '../support/wire.js';
 
 // An ordinary API response head: 1,268 bytes, as api.openai.com sends them.
@@ -42,33 +42,24 @@ function apiHead(bodyLength: number, pad = 0): string {
 }
 
 describe('response head limit', () => {
-  let up: Upstream;
-  let proxy: Proxy;
   let pad = 0;
-  before(async () => {
-    up = await startUpstream((_req, sock) => sock.write(`${apiHead(2, pad)}{}`));
-    proxy = await startProxy(['--upstream-url', up.url, '--max-head-bytes', '1024']);
-  });
-  after(async () => {
-    await proxy.stop();
-    await up.close();
-  });
+  const fx = relayFixture(['--max-head-bytes', '1024'], (_req, sock) => sock.write(`${apiHead(2, pad)}{}`));
 
   test('a 1,268-byte response head passes with --max-head-bytes 1024', async () => {
     assert.equal(Buffer.byteLength(apiHead(2)), 1268);
-    const r = await play(proxy.port, [request()], { responses: 1 });
+    const r = await play(fx.proxy.port, [request()], { responses: 1 });
     assert.deepEqual(r.statuses, [200]);
     assert.ok(r.data.includes('x-request-id: req_0123456789abcdef'));
   });
 
   test('a response head of 200 KiB passes; past 256 KiB gets a 502 that names the response head limit', async () => {
     pad = 200 * 1024;
-    const ok = await play(proxy.port, [request()], { responses: 1, ms: 10000 });
+    const ok = await play(fx.proxy.port, [request()], { responses: 1, ms: 10000 });
     assert.deepEqual(ok.statuses, [200]);
     pad = 300 * 1024;
-    const big = await play(proxy.port, [request()], { responses: 1, ms: 10000 });
+    const big = await play(fx.proxy.port, [request()], { responses: 1, ms: 10000 });
     assert.deepEqual(big.statuses, [502]);
     assert.match(big.data.toString('latin1'), /"code":"upstream_head_too_large".*256 KiB/);
-    assert.match(proxy.stderr(), /upstream_head_too_large/);
+    assert.match(fx.proxy.stderr(), /upstream_head_too_large/);
   });
 });

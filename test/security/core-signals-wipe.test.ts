@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { rawExchange, request, responsesComplete, startProxy, startUpstream } from '../support/harness.js';
-import { countInProcessMemory, distinctiveKey, keyNeedle, pausedAtExit, startProbe } from './support/tools.js';
+import { distinctiveKey, keyNeedle } from '../support/keys.js';
+import { countInProcessMemory, pausedAtExit, startProbe } from '../support/memory.js';
 
 const readable = ((): string | false => {
   try {

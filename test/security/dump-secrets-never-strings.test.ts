@@ -15,7 +15,7 @@ import v8 from 'node:v8';
 import { splitRequestHead } from '../../src/http/head.js';
 import { Dump } from '../../src/dump/tap.js';
 import { tmpDir } from '../support/harness.js';
-import { countIn } from './support/tools.js';
+import { countIn } from '../support/memory.js';
 
 const ALPHABET = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', 'latin1');
 

@@ -10,7 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { REFUSED_PORT, request, responsesComplete, startUpstream, tmpDir } from '../support/harness.js';
-import { AUTH_MODES, countIn, distinctiveKey, driveClientCases, keyOfLength, startProbe, type Probe } from './support/tools.js';
+import { AUTH_MODES, distinctiveKey, driveClientCases, keyOfLength } from '../support/keys.js';
+import { countIn, startProbe, type Probe } from '../support/memory.js';
 
 async function snapshotOf(p: Probe): Promise<Buffer> {
   const file = path.join(tmpDir(), 'proxy.heapsnapshot');

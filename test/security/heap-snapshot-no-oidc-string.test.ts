@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { b, rawExchange, responsesComplete, startUpstream, tmpDir, waitFor } from '../support/harness.js';
 import { fakeRequestToken, startFakes } from '../support/oidc-fakes.js';
-import { countIn, startProbe } from './support/tools.js';
+import { countIn, startProbe } from '../support/memory.js';
 
 test('no string in the proxy heap holds the request token, a GitHub JWT or an access token', async () => {
   const f = await startFakes();

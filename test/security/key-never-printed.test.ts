@@ -7,8 +7,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { b, CLI, rawExchange, REFUSED_PORT, startUpstream, tmpDir, waitFor } from '../support/harness.js';
-import { AUTH_MODES, distinctiveKey, driveClientCases, keyOfLength, filesUnder, opensslMissing, selfSignedCert, startTlsUpstream } from './support/tools.js';
+import { makeTestPki, opensslMissing } from '../support/certs.js';
+import { b, CLI, rawExchange, REFUSED_PORT, startUpstream, tmpDir, waitFor, type Upstream } from '../support/harness.js';
+import { AUTH_MODES, distinctiveKey, driveClientCases, keyOfLength } from '../support/keys.js';
+import { filesUnder } from '../support/memory.js';
 
 interface Run {
   port: number;
@@ -53,12 +55,12 @@ for (const { length, mode } of CASES) test(`${length}-byte key, ${mode.name}: ap
     ['upstream down', `http://127.0.0.1:${REFUSED_PORT}/v1/responses`],
   ];
   const noTls = opensslMissing();
-  let tlsUp: Awaited<ReturnType<typeof startTlsUpstream>> | undefined;
+  let tlsUp: Upstream | undefined;
   if (noTls) t.diagnostic(`TLS-failure case skipped: ${noTls}`);
   else {
-    // Self-signed and not trusted by the proxy: the handshake must fail.
-    const c = selfSignedCert();
-    tlsUp = await startTlsUpstream(c.cert, c.key);
+    // From a CA the proxy is not given: the handshake must fail.
+    const untrusted = makeTestPki();
+    tlsUp = await startUpstream(undefined, { key: untrusted.key, cert: untrusted.cert });
     cases.push(['TLS failure', tlsUp.url]);
   }
   try {

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
+import { makeTestPki, opensslMissing } from '../support/certs.js';
 import { b, rawExchange, startUpstream } from '../support/harness.js';
-import { AUTH_MODES, countInProcessMemory, distinctiveKey, driveClientCases, KEY_LENGTHS, keyNeedle, keyOfLength, opensslMissing, pausedAtExit, selfSignedCert, startProbe, startTlsUpstream } from './support/tools.js';
+import { AUTH_MODES, distinctiveKey, driveClientCases, KEY_LENGTHS, keyNeedle, keyOfLength } from '../support/keys.js';
+import { countInProcessMemory, pausedAtExit, startProbe } from '../support/memory.js';
 
 const readable = (): string | null => {
   try {
@@ -78,9 +80,9 @@ for (const { length, mode } of CASES) {
 test('https upstream: native copies stay bounded, not one per request', { skip: (readable() || opensslMissing()) ?? false }, async () => {
   const key = distinctiveKey('tlscopies');
   const needle = Buffer.from(key, 'latin1');
-  const { cert, key: certKey, certFile } = selfSignedCert();
-  const up = await startTlsUpstream(cert, certKey);
-  const p = await startProbe('cli', key, ['--upstream-url', up.url], { NODE_EXTRA_CA_CERTS: certFile });
+  const pki = makeTestPki();
+  const up = await startUpstream(undefined, { key: pki.key, cert: pki.cert });
+  const p = await startProbe('cli', key, ['--upstream-url', up.url], { NODE_EXTRA_CA_CERTS: pki.caFile });
   try {
     await driveClientCases(p.port, distinctiveKey('client'));
     assert.ok(up.raw.some((r) => r.includes(needle)), 'the upstream received the key over TLS');

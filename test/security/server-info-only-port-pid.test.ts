@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tmpDir } from '../support/harness.js';
-import { distinctiveKey } from './support/tools.js';
+import { distinctiveKey } from '../support/keys.js';
 
 test('server-info is exactly {"port":<u16>,"pid":<u32>}', async () => {
   const key = distinctiveKey('info');

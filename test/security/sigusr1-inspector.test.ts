@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { rawExchange, request, responsesComplete, startProxy, startUpstream, waitFor } from '../support/harness.js';
-import { listeningSockets, portsListenedBy } from './support/tools.js';
+import { listeningSockets, portsListenedBy } from '../support/memory.js';
 
 const procNet = fs.existsSync('/proc/net/tcp') ? false : '/proc/net/tcp is not available';
 

@@ -8,22 +8,13 @@
 // with it the openai SDK, curl) name the listener in Host and send neither
 // Origin nor Sec-Fetch-Site, and are relayed byte for byte.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { b, KEY, rawExchange, request, responsesComplete, runCli, startProxy, startUpstream, type Proxy, type Upstream } from '../support/harness.js';
+import { describe, test } from 'node:test';
+import { b, KEY, rawExchange, relayFixture, request, responsesComplete, runCli, startProxy, startUpstream, type Proxy, type Upstream } from '../support/harness.js';
 import { expectedUpstream } from '../support/wire.js';
 
-let up: Upstream;
-let proxy: Proxy;
-before(async () => {
-  up = await startUpstream();
-  // --http-shutdown on, so that a refused GET /shutdown is refused by the
-  // caller checks and not merely because shutdown is off.
-  proxy = await startProxy(['--upstream-url', up.url, '--http-shutdown']);
-});
-after(async () => {
-  await proxy.stop();
-  await up.close();
-});
+// --http-shutdown on, so that a refused GET /shutdown is refused by the
+// caller checks and not merely because shutdown is off.
+const fx = relayFixture(['--http-shutdown']);
 
 const upstreamBytes = (u: Upstream): number => u.raw.reduce((n, r) => n + r.length, 0);
 const BODY = '{"model":"gpt-5","input":"spend the key"}';
@@ -50,10 +41,10 @@ async function assertRefused(p: Proxy, u: Upstream, bytes: Buffer, status: numbe
 
 describe('requests a web page can make are refused before anything goes upstream', () => {
   test('DNS rebinding: same-origin POST from http://attacker.example:PORT gets 421', async () => {
-    const host = `attacker.example:${proxy.port}`;
+    const host = `attacker.example:${fx.proxy.port}`;
     await assertRefused(
-      proxy,
-      up,
+      fx.proxy,
+      fx.up,
       post(`Host: ${host}\r\nOrigin: http://${host}\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\nContent-Type: text/plain;charset=UTF-8\r\n`),
       421,
       'misdirected',
@@ -61,56 +52,56 @@ describe('requests a web page can make are refused before anything goes upstream
   });
 
   test('DNS rebinding with the listener port but no browser fields (a non-browser or older browser): 421', async () => {
-    await assertRefused(proxy, up, post(`Host: attacker.example:${proxy.port}\r\nContent-Type: text/plain\r\n`), 421, 'misdirected');
+    await assertRefused(fx.proxy, fx.up, post(`Host: attacker.example:${fx.proxy.port}\r\nContent-Type: text/plain\r\n`), 421, 'misdirected');
   });
 
   test('a foreign Host with no Origin: 421', async () => {
-    await assertRefused(proxy, up, post('Host: api.openai.com\r\nContent-Type: application/json\r\n'), 421, 'misdirected');
+    await assertRefused(fx.proxy, fx.up, post('Host: api.openai.com\r\nContent-Type: application/json\r\n'), 421, 'misdirected');
   });
 
   test('cross-site "simple" POST (text/plain, no preflight) to 127.0.0.1: 403', async () => {
     await assertRefused(
-      proxy,
-      up,
-      post(`Host: 127.0.0.1:${proxy.port}\r\nOrigin: https://evil.example\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\nContent-Type: text/plain;charset=UTF-8\r\n`),
+      fx.proxy,
+      fx.up,
+      post(`Host: 127.0.0.1:${fx.proxy.port}\r\nOrigin: https://evil.example\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\nContent-Type: text/plain;charset=UTF-8\r\n`),
       403,
       'from_browser',
     );
   });
 
   test('Origin: null (sandboxed iframe, file: page), with nothing else a browser sends: 403', async () => {
-    await assertRefused(proxy, up, post(`Host: 127.0.0.1:${proxy.port}\r\nOrigin: null\r\nContent-Type: text/plain\r\n`), 403, 'from_browser');
+    await assertRefused(fx.proxy, fx.up, post(`Host: 127.0.0.1:${fx.proxy.port}\r\nOrigin: null\r\nContent-Type: text/plain\r\n`), 403, 'from_browser');
   });
 
   test('Sec-Fetch-Site: cross-site without Origin on POST /v1/responses: 403', async () => {
-    await assertRefused(proxy, up, post(`Host: 127.0.0.1:${proxy.port}\r\nSec-Fetch-Site: cross-site\r\nContent-Type: application/json\r\n`), 403, 'from_browser');
+    await assertRefused(fx.proxy, fx.up, post(`Host: 127.0.0.1:${fx.proxy.port}\r\nSec-Fetch-Site: cross-site\r\nContent-Type: application/json\r\n`), 403, 'from_browser');
   });
 
   test('Sec-Fetch-Site: same-site (a page on localhost:OTHER) without Origin: 403', async () => {
-    await assertRefused(proxy, up, post(`Host: localhost:${proxy.port}\r\nSec-Fetch-Site: same-site\r\nContent-Type: application/json\r\n`), 403, 'from_browser');
+    await assertRefused(fx.proxy, fx.up, post(`Host: localhost:${fx.proxy.port}\r\nSec-Fetch-Site: same-site\r\nContent-Type: application/json\r\n`), 403, 'from_browser');
   });
 
   test('a cross-site <img src=http://127.0.0.1:PORT/shutdown> with --http-shutdown: 403, and the proxy does not shut down', async () => {
-    const img = `GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: keep-alive\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0\r\nAccept: image/avif,image/webp,image/apng,image/*,*/*;q=0.8\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\nReferer: https://evil.example/\r\n\r\n`;
-    await assertRefused(proxy, up, b(img), 403, 'from_browser');
+    const img = `GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:${fx.proxy.port}\r\nConnection: keep-alive\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0\r\nAccept: image/avif,image/webp,image/apng,image/*,*/*;q=0.8\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\nReferer: https://evil.example/\r\n\r\n`;
+    await assertRefused(fx.proxy, fx.up, b(img), 403, 'from_browser');
   });
 
   test('GET /shutdown with a foreign Host (a rebinding page) and --http-shutdown: 421, and the proxy does not shut down', async () => {
-    await assertRefused(proxy, up, b(`GET /shutdown HTTP/1.1\r\nHost: attacker.example:${proxy.port}\r\nSec-Fetch-Site: same-origin\r\n\r\n`), 421, 'misdirected');
+    await assertRefused(fx.proxy, fx.up, b(`GET /shutdown HTTP/1.1\r\nHost: attacker.example:${fx.proxy.port}\r\nSec-Fetch-Site: same-origin\r\n\r\n`), 421, 'misdirected');
   });
 });
 
 describe('the clients the relay serves are relayed byte for byte', () => {
   async function assertRelayed(bytes: Buffer): Promise<void> {
-    const seen = up.received.length;
-    const bytesBefore = upstreamBytes(up);
-    const res = await rawExchange(proxy.port, [bytes], { until: responsesComplete });
+    const seen = fx.up.received.length;
+    const bytesBefore = upstreamBytes(fx.up);
+    const res = await rawExchange(fx.proxy.port, [bytes], { until: responsesComplete });
     assert.equal(res.status, 200, res.data.toString('latin1'));
-    const got = up.received.slice(seen);
+    const got = fx.up.received.slice(seen);
     assert.equal(got.length, 1);
     const forwarded = Buffer.concat([got[0]!.head, got[0]!.body]);
-    assert.equal(forwarded.toString('latin1'), expectedUpstream(bytes, `127.0.0.1:${up.port}`).toString('latin1'));
-    assert.equal(upstreamBytes(up) - bytesBefore, forwarded.length);
+    assert.equal(forwarded.toString('latin1'), expectedUpstream(bytes, `127.0.0.1:${fx.up.port}`).toString('latin1'));
+    assert.equal(upstreamBytes(fx.up) - bytesBefore, forwarded.length);
   }
 
   // Captured from Codex 0.171.0 (`codex exec` with a custom provider), turn metadata shortened.
@@ -132,7 +123,7 @@ describe('the clients the relay serves are relayed byte for byte', () => {
 
   for (const name of ['127.0.0.1', 'localhost', '[::1]']) {
     test(`Codex's header set with Host ${name}:<port>`, async () => {
-      await assertRelayed(b(`POST /v1/responses HTTP/1.1\r\n${codexFields(`${name}:${proxy.port}`)}content-length: ${BODY.length}\r\n\r\n${BODY}`));
+      await assertRelayed(b(`POST /v1/responses HTTP/1.1\r\n${codexFields(`${name}:${fx.proxy.port}`)}content-length: ${BODY.length}\r\n\r\n${BODY}`));
     });
   }
 
@@ -140,7 +131,7 @@ describe('the clients the relay serves are relayed byte for byte', () => {
     // As captured from `fetch()` on Node 20.20 and 24: no Origin, no Sec-Fetch-Site.
     const fetchHead =
       'POST /v1/responses HTTP/1.1\r\n' +
-      `host: 127.0.0.1:${proxy.port}\r\n` +
+      `host: 127.0.0.1:${fx.proxy.port}\r\n` +
       'connection: keep-alive\r\n' +
       'content-type: application/json\r\n' +
       'accept: */*\r\n' +
@@ -153,17 +144,17 @@ describe('the clients the relay serves are relayed byte for byte', () => {
   });
 
   test("this Node's own fetch() is relayed, whatever it sends", async () => {
-    const seen = up.received.length;
-    const res = await fetch(`http://127.0.0.1:${proxy.port}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
+    const seen = fx.up.received.length;
+    const res = await fetch(`http://127.0.0.1:${fx.proxy.port}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
     assert.equal(res.status, 200);
     assert.equal(await res.text(), '{"ok":true}');
-    const head = up.received[seen]!.head.toString('latin1');
+    const head = fx.up.received[seen]!.head.toString('latin1');
     assert.match(head, /\r\nsec-fetch-mode: cors\r\n/i);
     assert.match(head, new RegExp(`\r\nAuthorization: Bearer ${KEY}\r\n`));
   });
 
   test('Sec-Fetch-Site: none (a navigation the user typed) is not refused', async () => {
-    await assertRelayed(post(`Host: 127.0.0.1:${proxy.port}\r\nSec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\nSec-Fetch-Dest: document\r\n`));
+    await assertRelayed(post(`Host: 127.0.0.1:${fx.proxy.port}\r\nSec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\nSec-Fetch-Dest: document\r\n`));
   });
 });
 
@@ -177,27 +168,27 @@ describe('WebSocket attempts get 426 at once', () => {
     );
 
   test("Codex's handshake: 426 with Upgrade: HTTP/1.1 and the JSON body, nothing upstream", async () => {
-    const bytesBefore = upstreamBytes(up);
-    const res = await rawExchange(proxy.port, [handshake(proxy.port)]);
+    const bytesBefore = upstreamBytes(fx.up);
+    const res = await rawExchange(fx.proxy.port, [handshake(fx.proxy.port)]);
     const text = res.data.toString('latin1');
     const body = '{"error":{"type":"proxy_error","code":"websocket","message":"WebSocket is not supported: send POST /v1/responses over HTTP/1.1"}}';
     assert.equal(text, `HTTP/1.1 426 Upgrade Required\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nUpgrade: HTTP/1.1\r\nConnection: upgrade, close\r\n\r\n${body}`);
     assert.ok(res.closed);
-    assert.equal(upstreamBytes(up), bytesBefore);
-    assert.equal(proxy.proc.exitCode, null);
+    assert.equal(upstreamBytes(fx.up), bytesBefore);
+    assert.equal(fx.proxy.proc.exitCode, null);
   });
 
   test('a browser WebSocket (it always sends Origin) is refused as a web page: 403', async () => {
-    await assertRefused(proxy, up, handshake(proxy.port, 'Origin: https://evil.example\r\n'), 403, 'from_browser');
+    await assertRefused(fx.proxy, fx.up, handshake(fx.proxy.port, 'Origin: https://evil.example\r\n'), 403, 'from_browser');
   });
 
   test('other paths and other upgrades keep their 403', async () => {
     for (const bytes of [
-      b(`GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`),
-      b(`GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`),
-      b(`GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n\r\n`),
+      b(`GET /v1/realtime HTTP/1.1\r\nHost: 127.0.0.1:${fx.proxy.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`),
+      b(`GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${fx.proxy.port}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`),
+      b(`GET /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:${fx.proxy.port}\r\n\r\n`),
     ]) {
-      await assertRefused(proxy, up, bytes, 403, 'forbidden');
+      await assertRefused(fx.proxy, fx.up, bytes, 403, 'forbidden');
     }
   });
 });
@@ -223,7 +214,7 @@ describe('--allow-host', () => {
   });
 
   test('off by default: host.docker.internal gets 421', async () => {
-    await assertRefused(proxy, up, post(`Host: host.docker.internal:${proxy.port}\r\n`), 421, 'misdirected');
+    await assertRefused(fx.proxy, fx.up, post(`Host: host.docker.internal:${fx.proxy.port}\r\n`), 421, 'misdirected');
   });
 
   test('the yargs path reads repeated values too', async () => {

@@ -1,7 +1,9 @@
-// A throwaway CA and a server certificate for localhost, 127.0.0.1 and any
-// extra DNS names (a name reached only through a test's egress proxy),
-// made with the openssl command line at test time: no key is committed.
-import { execFileSync } from 'node:child_process';
+// The tests' one certificate maker: a throwaway CA and a server certificate
+// for localhost, 127.0.0.1 and any extra DNS names (a name reached only
+// through a test's egress proxy), made with the openssl command line at test
+// time, so no key is committed. A peer trusts the certificate only when it is
+// given caFile: left out, the same certificate is an untrusted one.
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tmpDir } from './harness.js';
@@ -27,4 +29,10 @@ export function makeTestPki(extraNames: string[] = []): TestPki {
     key: fs.readFileSync(path.join(dir, 'server.key')),
     cert: fs.readFileSync(path.join(dir, 'server.pem')),
   };
+}
+
+/** Why openssl cannot be used here, or null when it can. */
+export function opensslMissing(): string | null {
+  const r = spawnSync('openssl', ['version'], { encoding: 'utf8' });
+  return r.error || r.status !== 0 ? 'openssl is not installed: no certificate can be made for the TLS case' : null;
 }

@@ -1,5 +1,6 @@
 // Test harness: the proxy as a child process (as users run it), a recording
-// upstream over raw sockets, and a raw client. The upstream frames requests
+// upstream over raw sockets (http or https), the two paired for a suite
+// (relayFixture), and a raw client. The upstream frames requests
 // with its own small parser so tests never trust the code under test to
 // check itself.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,9 +8,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { MAIN } from '../../src/cli/paths.js';
+import type { TestPki } from './certs.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The bin, as package.json names it. */
@@ -151,7 +154,8 @@ export const okJson = (body = '{"ok":true}'): Responder => (_req, sock) => {
 };
 
 /**
- * A raw upstream that records each request and answers with `respond`.
+ * A raw upstream that records each request and answers with `respond`; with
+ * `secure` (a key and certificate: certs.ts), an https one.
  * Framing: Content-Length, or chunked read to the last-chunk and trailers.
  */
 export async function startUpstream(respond: Responder = okJson(), secure?: tls.TlsOptions): Promise<Upstream> {
@@ -202,15 +206,50 @@ export async function startUpstream(respond: Responder = okJson(), secure?: tls.
     });
   };
   const server = secure ? tls.createServer(secure, onConnection) : net.createServer(onConnection);
+  // A client that refuses the certificate (the untrusted case) aborts its handshake.
+  if (secure) server.on('tlsClientError', () => {});
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   up.port = (server.address() as net.AddressInfo).port;
-  up.url = `http://127.0.0.1:${up.port}/v1/responses`;
+  up.url = `${secure ? 'https' : 'http'}://127.0.0.1:${up.port}/v1/responses`;
   up.close = () =>
     new Promise((r) => {
       for (const s of up.sockets) s.destroy();
       server.close(() => r());
     });
   return up;
+}
+
+export interface RelayFixture {
+  up: Upstream;
+  proxy: Proxy;
+}
+
+export interface RelayFixtureOptions {
+  /** The path and query the proxy forwards to (default /v1/responses). */
+  target?: string;
+  /** Serve https with this certificate; the proxy trusts its CA (NODE_EXTRA_CA_CERTS). */
+  pki?: TestPki;
+}
+
+/**
+ * An upstream answering with `respond`, and the proxy in front of it started
+ * with `--upstream-url` and `args`, shared by the tests of the enclosing
+ * describe (or file): both start in its `before` and stop in its `after`, so
+ * the fields are set only once the tests run.
+ */
+export function relayFixture(args: string[] = [], respond: Responder = okJson(), opts: RelayFixtureOptions = {}): RelayFixture {
+  const fx = {} as RelayFixture;
+  const { pki, target = '/v1/responses' } = opts;
+  before(async () => {
+    fx.up = await startUpstream(respond, pki && { key: pki.key, cert: pki.cert });
+    const url = `${pki ? 'https' : 'http'}://127.0.0.1:${fx.up.port}${target}`;
+    fx.proxy = await startProxy(['--upstream-url', url, ...args], pki ? { env: { PATH: process.env.PATH ?? '', NODE_EXTRA_CA_CERTS: pki.caFile } } : {});
+  });
+  after(async () => {
+    await fx.proxy?.stop();
+    await fx.up?.close();
+  });
+  return fx;
 }
 
 /** One framed request, or how many bytes are needed before trying again. */

@@ -51,8 +51,9 @@ export interface Fakes {
   close: () => Promise<void>;
 }
 
-export async function startFakes(): Promise<Fakes> {
-  const pki = makeTestPki();
+/** The two fakes, serving a certificate that also names `extraNames` (hosts a test reaches through its own CONNECT proxy). */
+export async function startFakes(extraNames: string[] = []): Promise<Fakes> {
+  const pki = makeTestPki(extraNames);
   const tlsOpts = { key: pki.key, cert: pki.cert };
   const fakes = { pki } as Fakes;
   fakes.jwts = [];

@@ -1,16 +1,16 @@
 // Helpers for the hostile-input tests (corpus, fuzz, limits, response side):
 // a raw client that can half-close and count responses, an independent
-// reference of the rewrite, and the relay started in this process so that
-// fuzzing pays no spawn per case and a thrown exception fails the test.
-import net from 'node:net';
-import { createRelayServer } from '../../src/relay/accept.js';
+// reference of the rewrite, and the relay started in this process (built by
+// the CLI's own options.ts and wire.ts) so that fuzzing pays no spawn per
+// case and a thrown exception fails the test.
+import type net from 'node:net';
+import { parseOptions } from '../../src/cli/options.js';
+import { relayServer } from '../../src/cli/wire.js';
 import { StaticCredential } from '../../src/credential/credential.js';
-import { requestPrefix } from '../../src/relay/rewrite.js';
-import { parseUpstream } from '../../src/transport/upstream.js';
-import { Connector } from '../../src/transport/connect.js';
+import { Connector, type Connected } from '../../src/transport/connect.js';
 import { NO_EGRESS } from '../../src/transport/egress.js';
-import { Pool } from '../../src/transport/pool.js';
 import { Trust } from '../../src/transport/trust.js';
+import type { Upstream } from '../../src/transport/upstream.js';
 import { KEY, rawExchange } from './harness.js';
 
 export interface Played {
@@ -87,27 +87,59 @@ export interface RelayLimits {
   maxConnections?: number;
 }
 
-/** The relay in this process, wired as cli.ts wires it, on an ephemeral port. */
+/**
+ * Every upstream connection made, so that closing the relay also closes the
+ * ones its pool keeps idle (src/cli/wire.ts owns that pool).
+ */
+class TrackingConnector extends Connector {
+  readonly made = new Set<net.Socket>();
+
+  override connect(u: Upstream, timeoutMs: number, done: Connected): net.Socket {
+    const sock = super.connect(u, timeoutMs, done);
+    this.made.add(sock);
+    sock.once('close', () => this.made.delete(sock));
+    return sock;
+  }
+}
+
+/** Whole seconds, as the CLI's --head-timeout and --idle-timeout take them. */
+function seconds(ms: number): string {
+  if (ms % 1000 !== 0) throw new Error(`${ms} ms is not a whole number of seconds: the relay's timeout flags take seconds`);
+  return String(ms / 1000);
+}
+
+/**
+ * The relay in this process, on an ephemeral port: the options parsed from
+ * the flags `limits` map to, the server built by the CLI's relayServer, with
+ * the test key as a static credential and no egress proxy.
+ */
 export async function startRelay(upstreamUrl: string, limits: RelayLimits = {}): Promise<Relay> {
-  const upstream = parseUpstream(upstreamUrl);
-  const pool = new Pool(4000, 64);
+  const opts = await parseOptions(
+    [
+      '--upstream-url',
+      upstreamUrl,
+      '--max-head-bytes',
+      String(limits.maxHeadBytes ?? 65536),
+      '--head-timeout',
+      seconds(limits.headTimeoutMs ?? 10000),
+      '--idle-timeout',
+      seconds(limits.idleTimeoutMs ?? 10000),
+      '--max-connections',
+      String(limits.maxConnections ?? 512),
+      '--connect-timeout',
+      '5',
+    ],
+    {},
+  );
   const logs: string[] = [];
-  const server = createRelayServer({
-    relay: {
-      upstream,
-      pool,
-      connector: new Connector(NO_EGRESS, new Trust()),
-      prefix: requestPrefix(upstream, null),
-      credential: new StaticCredential(Buffer.from(`Authorization: Bearer ${KEY}\r\n`, 'latin1')),
-      connectTimeoutMs: 5000,
-      maxHeadBytes: limits.maxHeadBytes ?? 65536,
-    },
-    shutdown: false,
-    onShutdown: () => {},
-    headTimeoutMs: limits.headTimeoutMs ?? 10000,
-    idleTimeoutMs: limits.idleTimeoutMs ?? 10000,
-    maxConnections: limits.maxConnections ?? 512,
+  const connector = new TrackingConnector(NO_EGRESS, new Trust());
+  const server = relayServer(opts, {
+    credential: new StaticCredential(Buffer.from(`Authorization: Bearer ${KEY}\r\n`, 'latin1')),
+    connector,
+    observers: [],
+    gate: undefined,
     log: (l) => logs.push(l),
+    onShutdown: () => {},
   });
   const open = new Set<net.Socket>();
   server.on('connection', (s: net.Socket) => {
@@ -122,7 +154,7 @@ export async function startRelay(upstreamUrl: string, limits: RelayLimits = {}):
     close: () =>
       new Promise((r) => {
         for (const s of open) s.destroy();
-        pool.closeAll();
+        for (const s of connector.made) s.destroy();
         server.close(() => r());
       }),
   };

@@ -1,47 +1,13 @@
-// Tools the key-secrecy tests share: a distinctive key, a reader of another
-// process's memory, a look at who listens (/proc/net/tcp), a throwaway
-// certificate made by openssl, and a small TLS upstream.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// Where the key-custody tests look for a key: another process's memory
+// (/proc/<pid>/mem), the files under a folder, and who listens
+// (/proc/net/tcp); and the probe (probe.ts), the proxy in a child process
+// that can write a heap snapshot and pause at exit for a memory scan.
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
-import { b, rawExchange, request, responsesComplete, ROOT, tmpDir, waitFor } from '../../support/harness.js';
-import { MAIN } from '../../../src/cli/paths.js';
-
-/** A key no other byte sequence in the process is likely to match by chance. */
-export function distinctiveKey(tag: string): string {
-  const rand = Buffer.from(Array.from({ length: 24 }, () => Math.floor(Math.random() * 256))).toString('base64url');
-  return `sk-proj-${tag}-${rand}`;
-}
-
-const TOKEN68 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/';
-
-/**
- * A random token68 key of exactly `length` bytes (1 to 16,384): `sk-proj-`
- * style from 12 bytes up, with `.` inside and `=` padding at the end from
- * 20 bytes up, so the widened alphabet (issue 11) goes the whole way.
- */
-export function keyOfLength(length: number): string {
-  const pick = (): string => TOKEN68[Math.floor(Math.random() * TOKEN68.length)]!;
-  const tail = length >= 20 ? '.x==' : '';
-  const head = length >= 12 ? 'sk-proj-' : '';
-  let body = '';
-  while (head.length + body.length + tail.length < length) body += pick();
-  return `${head}${body}${tail}`;
-}
-
-/**
- * What to search process memory for to find a key: the key itself once it
- * is long enough to be distinctive, else its whole Authorization line (one
- * byte alone matches everywhere).
- */
-export function keyNeedle(key: string): Buffer {
-  return Buffer.from(key.length >= 16 ? key : `Bearer ${key}\r\n`, 'latin1');
-}
-
-/** The key lengths issue 8 asks the custody tests to cover, and issue 11's. */
-export const KEY_LENGTHS = [1, 20, 32, 40, 41, 164, 1017, 16384] as const;
+import { fileURLToPath } from 'node:url';
+import { CLI, tmpDir, waitFor } from './harness.js';
 
 /** Every path under `dir`, files only (bounded: at most 1000 entries). */
 export function filesUnder(dir: string): string[] {
@@ -147,72 +113,8 @@ export function portsListenedBy(pid: number): number[] {
   return ports.sort((a, b) => a - b);
 }
 
-/** Why openssl cannot be used here, or null when it can. */
-export function opensslMissing(): string | null {
-  const r = spawnSync('openssl', ['version'], { encoding: 'utf8' });
-  return r.error || r.status !== 0 ? 'openssl is not installed: no certificate can be made for the TLS case' : null;
-}
-
-/** A self-signed certificate for 127.0.0.1, made now in a temp folder. */
-export function selfSignedCert(): { cert: string; key: string; certFile: string } {
-  const dir = tmpDir();
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  const r = spawnSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile };
-}
-
-export interface TlsUpstream {
-  port: number;
-  url: string;
-  /** Every byte received, per connection (decrypted). */
-  raw: Buffer[];
-  close: () => Promise<void>;
-}
-
-/** An https upstream answering each Content-Length request with 200 and keep-alive. */
-export async function startTlsUpstream(cert: string, key: string): Promise<TlsUpstream> {
-  const sockets = new Set<tls.TLSSocket>();
-  const up: TlsUpstream = { port: 0, url: '', raw: [], close: async () => {} };
-  const server = tls.createServer({ cert, key }, (sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => {});
-    const index = up.raw.push(Buffer.alloc(0)) - 1;
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d: Buffer) => {
-      up.raw[index] = Buffer.concat([up.raw[index]!, d]);
-      buf = Buffer.concat([buf, d]);
-      for (let k = 0; k < 100; k++) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const cl = /\r\ncontent-length:[ \t]*(\d+)/i.exec(buf.toString('latin1', 0, end + 2));
-        const used = end + 4 + (cl ? Number(cl[1]) : 0);
-        if (buf.length < used) return;
-        buf = buf.subarray(used);
-        sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}');
-      }
-    });
-  });
-  server.on('tlsClientError', () => {});
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  up.port = (server.address() as { port: number }).port;
-  up.url = `https://127.0.0.1:${up.port}/v1/responses`;
-  up.close = () =>
-    new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    });
-  return up;
-}
-
-export const PROBE = path.join(ROOT, 'dist/test/security/support/probe.js');
-export const CLI_PATH = MAIN;
+/** probe.ts as built, beside this module: run as a child by its path. */
+export const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
 
 export interface Probe {
   proc: ChildProcess;
@@ -224,14 +126,14 @@ export interface Probe {
 }
 
 /**
- * Starts test/security/support/probe.ts: the real CLI running in a child
+ * Starts probe.ts: the real CLI running in a child
  * process (mode 'cli'), or the key module alone (mode 'control'), with an
  * IPC channel for heap snapshots and a pause at exit for memory scans.
  */
 export async function startProbe(mode: 'cli' | 'control', key: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Probe> {
   const info = path.join(tmpDir(), 'server-info.json');
   const cliArgs = mode === 'cli' ? ['--server-info', info, ...args] : [];
-  const proc = spawn(process.execPath, [PROBE, mode, CLI_PATH, ...cliArgs], {
+  const proc = spawn(process.execPath, [PROBE, mode, CLI, ...cliArgs], {
     stdio: ['pipe', 'pipe', 'pipe', 'ipc', 'pipe'],
     env: { PATH: process.env.PATH ?? '', ...env },
     // A core dumped by a signal (where `ulimit -c` allows one) lands in a temp folder.
@@ -299,32 +201,3 @@ export async function pausedAtExit(p: Probe): Promise<() => void> {
   };
 }
 
-/**
- * Requests that take every path through the proxy short of the upstream
- * failing: allowed, denied (403), malformed (400), refused callers (421,
- * 403), and ones carrying a client Authorization of their own. Returns every byte the proxy answered.
- */
-export async function driveClientCases(port: number, clientSecret: string): Promise<Buffer[]> {
-  const replies: Buffer[] = [];
-  const cases: Buffer[] = [
-    request(),
-    request('{"model":"m"}', `Authorization: Bearer ${clientSecret}\r\n`),
-    request('{"model":"m"}', `api-key: ${clientSecret}\r\n`),
-    b('GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
-    request('{}', '', '/v1/responses?x=1'),
-    b('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n'),
-    b('this is not http\r\n\r\n'),
-    b('POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'),
-    // Refused callers (421, 403) with the client's key: never echoed either.
-    request('{}', `Authorization: Bearer ${clientSecret}\r\nOrigin: null\r\n`),
-    b(`POST /v1/responses HTTP/1.1\r\nHost: attacker.example\r\nAuthorization: Bearer ${clientSecret}\r\nContent-Length: 2\r\n\r\n{}`),
-  ];
-  for (const c of cases) replies.push((await rawExchange(port, [c], { until: (d) => responsesComplete(d), ms: 10000 })).data);
-  return replies;
-}
-
-/** Both ways the key can be sent upstream (--auth-header); every key-hygiene test runs in each. */
-export const AUTH_MODES: { name: string; args: string[]; line: string }[] = [
-  { name: 'Authorization', args: [], line: 'Authorization: Bearer ' },
-  { name: 'api-key', args: ['--auth-header', 'api-key'], line: 'api-key: ' },
-];

@@ -20,7 +20,7 @@ if (mode === 'cli') {
   process.argv = [process.argv[0]!, cli!, ...args];
   await import(pathToFileURL(cli!).href);
 } else {
-  const { readKeyLine } = (await import(new URL('../../../src/secret/key.js', import.meta.url).href)) as typeof import('../../../src/secret/key.js');
+  const { readKeyLine } = (await import(new URL('../../src/secret/key.js', import.meta.url).href)) as typeof import('../../src/secret/key.js');
   // The bug the heap-snapshot test exists to catch.
   leak = readKeyLine(0).toString('latin1');
 }
