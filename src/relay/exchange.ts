@@ -156,6 +156,8 @@ export class Exchange {
   private connectFresh(): void {
     // Body bytes wait in `queued`; pausing the client bounds that queue.
     this.client.sock.pause();
+    // 'own': read into buffers the connection reuses (transport/reads.ts);
+    // a response is no secret, so nothing here needs to zero what it read.
     this.connecting = this.ctx.connector.connect(this.ctx.upstream, this.ctx.connectTimeoutMs, (err, sock) => {
       this.connecting = null;
       if (this.closed) {
@@ -165,7 +167,7 @@ export class Exchange {
       if (err) return this.end(upstreamErrorKind(err), { cause: err.code });
       this.client.sock.resume();
       this.attach(sock);
-    });
+    }, 'own');
   }
 
   /** Client body bytes, exactly as framed by the client. */
