@@ -62,9 +62,10 @@ export class Flow {
    * expects further reads.
    */
   readDone(chunk: Buffer, more: boolean): void {
-    if (more && chunk.length >= BURST_READ && this.client.writableCorked) this.flushAt ??= setImmediate(this.release);
+    const client = this.client;
+    if (more && chunk.length >= BURST_READ && client.writableCorked && client.writableLength < client.writableHighWaterMark) this.flushAt ??= setImmediate(this.release);
     else this.release();
-    if (more && this.up && this.client.writableNeedDrain) {
+    if (more && this.up && client.writableLength >= client.writableHighWaterMark) {
       this.upPaused = true;
       this.up.pause();
     }
