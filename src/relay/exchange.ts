@@ -8,6 +8,7 @@ import { upstreamErrorKind, type ErrorKind } from './errors.js';
 import { MessageParser } from '../http/parser.js';
 import { readMessage, type MessageError, type MessageEvents } from '../http/message.js';
 import type { ExchangeObserver, Outcome } from './observer.js';
+import { Flow } from './flow.js';
 import type { Connector } from '../transport/connect.js';
 import type { Pool } from '../transport/pool.js';
 import type { Upstream } from '../transport/upstream.js';
@@ -111,8 +112,7 @@ export class Exchange {
   /** Some response byte was written to the client: errors can now only close it. */
   private started = false;
   private closed = false;
-  private upPaused = false;
-  private clientPaused = false;
+  private readonly flow: Flow;
   /** Held from the first write of the line until the exchange ends. */
   private lease: Lease | null = null;
   /** Withdraws a wait for a credential renewal (credential.ts). */
@@ -127,6 +127,7 @@ export class Exchange {
     private readonly watch?: ExchangeObserver,
   ) {
     this.res = new MessageParser('RESPONSE', RESPONSE_HEAD_MAX, RESPONSE_TRAILERS_MAX);
+    this.flow = new Flow(client.sock);
     if (watch) this.res.onBody = (data) => watch.responseBody(data);
     // Body bytes wait in `queued` until a credential line (a renewal may be in
     // flight) and a connection are in hand; pausing the client bounds that queue.
@@ -155,6 +156,8 @@ export class Exchange {
   private connectFresh(): void {
     // Body bytes wait in `queued`; pausing the client bounds that queue.
     this.client.sock.pause();
+    // 'own': read into buffers the connection reuses (transport/reads.ts);
+    // a response is no secret, so nothing here needs to zero what it read.
     this.connecting = this.ctx.connector.connect(this.ctx.upstream, this.ctx.connectTimeoutMs, (err, sock) => {
       this.connecting = null;
       if (this.closed) {
@@ -164,7 +167,7 @@ export class Exchange {
       if (err) return this.end(upstreamErrorKind(err), { cause: err.code });
       this.client.sock.resume();
       this.attach(sock);
-    });
+    }, 'own');
   }
 
   /** Client body bytes, exactly as framed by the client. */
@@ -176,7 +179,7 @@ export class Exchange {
       this.queued.push(bytes);
       return;
     }
-    if (!this.up.write(bytes)) this.pauseClient();
+    this.flow.sentUp(this.up.write(bytes));
   }
 
   /** The client's request ended at its framing. (A response that ends first closes the exchange: complete().) */
@@ -214,6 +217,8 @@ export class Exchange {
   private end(outcome: Outcome, how: Ending = {}): void {
     if (this.closed) return;
     this.closed = true;
+    // Held response bytes leave before the client is answered or reset.
+    this.flow.release();
     this.watch?.end(outcome);
     this.withdraw();
     // Still connecting (or in its TLS handshake): end that attempt now, not at --connect-timeout.
@@ -249,28 +254,33 @@ export class Exchange {
   private attach(up: net.Socket): void {
     this.up = up;
     up.on('data', this.onData).on('end', this.onEnd).on('error', this.onError).on('close', this.onClose);
-    // Standing drain listeners: a bulk body fills the write buffer on almost
-    // every chunk, and a once() per chunk cost more than the flags they set.
-    up.on('drain', this.resumeClient);
-    this.client.sock.on('drain', this.resumeUp);
-    // Cork so the head and any queued body leave in one writev.
+    this.flow.attach(up);
+    // Cork so the head and any queued body leave in one writev. Over plain
+    // http it stays corked until the code now running returns, so the body
+    // bytes that came in the same client read as the head (most requests)
+    // join it: one segment, one wake-up of the upstream, no I/O waited for.
+    // Not over TLS: Node copies a many-buffer write into one native buffer
+    // that it frees unzeroed (SECURITY.md, "What Node cannot do here"); a head of
+    // fixed size lands in the same freed block each time, while heads joined
+    // to bodies of varying size left more copies of the credential line
+    // (test/security/one-copy-in-memory.test.ts).
     up.cork();
     for (const b of this.queued) up.write(b);
     this.queued = [];
-    up.uncork();
-    if (up.writableNeedDrain) this.pauseClient();
+    if (this.ctx.upstream.secure) up.uncork();
+    else process.nextTick(uncork, up);
+    this.flow.sentUp(!up.writableNeedDrain);
   }
 
   private detach(up: net.Socket): void {
     up.removeListener('data', this.onData).removeListener('end', this.onEnd);
     up.removeListener('error', this.onError).removeListener('close', this.onClose);
-    up.removeListener('drain', this.resumeClient);
-    this.client.sock.removeListener('drain', this.resumeUp);
+    this.flow.detach(up);
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    const client = this.client.sock;
     this.replay.drop();
+    this.flow.readStart(chunk);
     try {
       readMessage(this.res, chunk, this.response);
     } catch {
@@ -278,21 +288,16 @@ export class Exchange {
       this.started = true;
       this.end('upstream_protocol');
     } finally {
-      if (client.writableCorked) client.uncork();
-    }
-    if (this.up && client.writableNeedDrain) {
-      this.upPaused = true;
-      this.up.pause();
+      this.flow.readDone(chunk, !this.closed);
     }
   };
 
   /** The response as http/message.ts reads it: every byte goes to the client as it arrives. */
   private readonly response: MessageEvents = {
     head: () => {
-      const client = this.client.sock;
-      // Corked until onData returns, so the head and the body bytes after it
-      // leave in one writev; nothing waits past this read.
-      if (!client.writableCorked) client.cork();
+      // Held until this read is handled (flow.ts), so the head and the body
+      // bytes after it leave in one writev.
+      this.flow.hold();
       if (this.res.status === 401) this.lease?.rejected();
       if (!this.res.interim) this.watch?.responseHead(this.res.status, this.res.head());
       this.write(this.res.head());
@@ -302,13 +307,9 @@ export class Exchange {
     // Bytes after a complete response break the upstream's framing: that
     // connection must never carry another request.
     end: (rest) => this.complete(rest === 0),
-    error: (why) => {
-      // The valid bytes before the bad one went out (bytes()); the reset that
-      // follows must not overtake them in a corked socket (head(), above).
-      const client = this.client.sock;
-      if (client.writableCorked) client.uncork();
-      this.end(UPSTREAM_ERRORS[why]);
-    },
+    // The valid bytes before the bad one went out (bytes()); end() releases
+    // them before the reset that follows.
+    error: (why) => this.end(UPSTREAM_ERRORS[why]),
   };
 
   private write(bytes: Buffer): void {
@@ -353,29 +354,10 @@ export class Exchange {
     this.detach(up);
     up.destroy();
     this.up = null;
-    this.upPaused = this.clientPaused = false;
     this.queued = again;
     this.connectFresh();
     return true;
   }
-
-  // Flow control: stop reading the fast side until the slow side drains.
-  private pauseClient(): void {
-    this.clientPaused = true;
-    this.client.sock.pause();
-  }
-
-  private readonly resumeClient = (): void => {
-    if (!this.clientPaused) return;
-    this.clientPaused = false;
-    this.client.sock.resume();
-  };
-
-  private readonly resumeUp = (): void => {
-    if (!this.upPaused) return;
-    this.upPaused = false;
-    this.up?.resume();
-  };
 }
 
 /**
@@ -394,6 +376,10 @@ function flushThenClose(up: net.Socket, lease: Lease | null, ms: number): void {
   });
   up.end(() => up.destroy());
   up.resume();
+}
+
+function uncork(sock: net.Socket): void {
+  if (sock.writableCorked) sock.uncork();
 }
 
 function noop(): void {}

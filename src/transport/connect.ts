@@ -3,7 +3,8 @@
 // layered on it here.
 import net from 'node:net';
 import tls from 'node:tls';
-import { dial, forwardProxy, type EgressConfig, type HttpProxy } from './egress.js';
+import { dial, forwardProxy, proxyFor, type EgressConfig, type HttpProxy } from './egress.js';
+import { adaptiveReads, recordReads } from './reads.js';
 import type { Trust } from './trust.js';
 import type { Upstream } from './upstream.js';
 
@@ -14,47 +15,15 @@ import type { Upstream } from './upstream.js';
  */
 export const SOCKET_BUFFER = 64 * 1024;
 
-const READ_MIN = 16 * 1024;
-const READ_MAX = 256 * 1024;
-const COPY_MAX = 4 * 1024;
+export type Connected = (err: NodeJS.ErrnoException | null, sock: net.Socket) => void;
 
 /**
- * Reads sized by the last read: 16 KiB while events are small, doubling to
- * 256 KiB while reads fill the buffer. Node's own reads are 64 KiB, so a bulk
- * body cost four read callbacks and writes where one will do (bench: relay
- * ~1,080 -> ~1,200 MB/s on bulk alone). A large read is handed on in the
- * Buffer it was read into, which is then never read into again, so nothing
- * a write queue or the parser still holds can change; a small one (an SSE
- * event) is copied out so its read buffer can be reused, which keeps 200
- * idle-ish streams from each pinning 16 KiB per event until the next GC.
- * Chunks still arrive as 'data' events. (http only: TLS sockets keep Node's
- * own reads, whose cost is small beside decryption.)
+ * How a connection's reads are buffered. 'own': into buffers the connection
+ * keeps and reuses (reads.ts), the fast way for the relay's response stream.
+ * 'node': a fresh Buffer per read that nothing else holds, for a caller that
+ * zeroes what it has read (the OIDC calls: tokens).
  */
-function adaptiveReads(sock: () => net.Socket): net.OnReadOpts {
-  let size = READ_MIN;
-  let buf = Buffer.allocUnsafe(size);
-  return {
-    buffer: () => buf,
-    callback: (n) => {
-      let chunk: Buffer;
-      if (n <= COPY_MAX) {
-        chunk = Buffer.from(buf.subarray(0, n));
-      } else {
-        chunk = buf.subarray(0, n);
-        if (n === size) size = Math.min(size * 2, READ_MAX);
-        buf = Buffer.allocUnsafe(size);
-      }
-      if (n < size / 4 && size > READ_MIN) {
-        size = Math.max(size / 2, READ_MIN);
-        buf = Buffer.allocUnsafe(size);
-      }
-      sock().emit('data', chunk);
-      return true;
-    },
-  };
-}
-
-export type Connected = (err: NodeJS.ErrnoException | null, sock: net.Socket) => void;
+export type Reads = 'own' | 'node';
 
 /**
  * How connections to an upstream are made: through the egress route the
@@ -86,14 +55,7 @@ export class Connector {
    * layered here on whatever stream it gives, so a tunnelled connection is
    * verified exactly as a direct one.
    */
-  connect(u: Upstream, timeoutMs: number, done: Connected): net.Socket {
-    const tlsSessions = this.tlsSessions;
-    const sessionKey = `${u.host}:${u.port}`;
-    // highWaterMark reaches the socket's stream options in both connect()s;
-    // @types/node does not list it.
-    const netOptions: Partial<net.NetConnectOpts> & { highWaterMark: number } = u.secure
-      ? { highWaterMark: SOCKET_BUFFER }
-      : { highWaterMark: SOCKET_BUFFER, onread: adaptiveReads(() => sock) };
+  connect(u: Upstream, timeoutMs: number, done: Connected, reads: Reads = 'node'): net.Socket {
     let sock: net.Socket;
     let settled = false;
     const settle = (err: NodeJS.ErrnoException | null): void => {
@@ -110,36 +72,57 @@ export class Connector {
     // CONNECT, TLS): an upstream or proxy that trickles bytes must not hold the
     // client past it.
     const deadline = setTimeout(() => settle(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), timeoutMs);
-    const raw = dial(u, this.egress, netOptions, (err) => {
-      if (err || !u.secure) return settle(err);
-      const tlsOptions: tls.ConnectionOptions & { highWaterMark: number } = {
-        socket: raw,
-        // Ignored for the connection; checkServerIdentity verifies against it.
-        host: u.host,
-        // RFC 6066 §3: SNI carries DNS names only.
-        ...(net.isIP(u.host) ? {} : { servername: u.host }),
-        ALPNProtocols: ['http/1.1'],
-        highWaterMark: SOCKET_BUFFER,
-        ...this.trust.options(),
-        // Resumption skips the full handshake and Node's host-name check, so a
-        // session is only offered to the host and port whose certificate and
-        // name verified when it was made.
-        ...(tlsSessions.has(sessionKey) ? { session: tlsSessions.get(sessionKey)! } : {}),
-      };
-      const secure = tls.connect(tlsOptions);
-      sock = secure;
-      secure.setNoDelay(true);
-      secure.on('session', (s: Buffer) => tlsSessions.set(sessionKey, s));
-      // Stays attached after settling, so a late error on a socket nobody holds
-      // any more cannot become an uncaught exception.
-      secure.on('error', settle);
-      secure.once('secureConnect', () => settle(null));
-    });
+    let raw: net.Socket;
+    if (u.secure && reads === 'own' && !proxyFor(u, this.egress)) {
+      // Node honours `onread` on a TLS socket only when tls.connect opens the
+      // connection itself, so a direct one is opened here; a tunnelled one
+      // keeps Node's reads.
+      raw = this.secure(u, { port: u.port, onread: recordReads(() => sock) }, settle);
+    } else {
+      // highWaterMark reaches the socket's stream options; @types/node does not list it.
+      const netOptions: Partial<net.NetConnectOpts> & { highWaterMark: number } = { highWaterMark: SOCKET_BUFFER };
+      if (!u.secure && reads === 'own') netOptions.onread = adaptiveReads(() => sock);
+      raw = dial(u, this.egress, netOptions, (err) => {
+        if (err || !u.secure) return settle(err);
+        sock = this.secure(u, { socket: raw }, settle);
+      });
+    }
     sock = raw;
     raw.on('error', settle);
     // A caller that gave up destroys the socket, which emits no error: end the
     // attempt then, so the deadline and `done` (and what it holds) go at once.
     raw.once('close', () => settle(Object.assign(new Error('connection closed'), { code: 'ECONNRESET' })));
     return raw;
+  }
+
+  /**
+   * TLS over `how`: the dialled stream, or a connection of its own. `settle`
+   * hears the verified handshake or the first error.
+   */
+  private secure(u: Upstream, how: { socket: net.Socket } | { port: number; onread: net.OnReadOpts }, settle: (err: NodeJS.ErrnoException | null) => void): tls.TLSSocket {
+    const sessionKey = `${u.host}:${u.port}`;
+    const session = this.tlsSessions.get(sessionKey);
+    const tlsOptions: tls.ConnectionOptions & { highWaterMark: number; onread?: net.OnReadOpts } = {
+      ...how,
+      // Without `socket`, also where to connect; checkServerIdentity verifies against it.
+      host: u.host,
+      // RFC 6066 §3: SNI carries DNS names only.
+      ...(net.isIP(u.host) ? {} : { servername: u.host }),
+      ALPNProtocols: ['http/1.1'],
+      highWaterMark: SOCKET_BUFFER,
+      ...this.trust.options(),
+      // Resumption skips the full handshake and Node's host-name check, so a
+      // session is only offered to the host and port whose certificate and
+      // name verified when it was made.
+      ...(session ? { session } : {}),
+    };
+    const secure = tls.connect(tlsOptions);
+    secure.setNoDelay(true);
+    secure.on('session', (s: Buffer) => this.tlsSessions.set(sessionKey, s));
+    // Stays attached after settling, so a late error on a socket nobody holds
+    // any more cannot become an uncaught exception.
+    secure.on('error', settle);
+    secure.once('secureConnect', () => settle(null));
+    return secure;
   }
 }
