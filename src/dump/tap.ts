@@ -81,7 +81,7 @@ export class Dump implements Observer {
 
   /** Budget bytes posted to the current writer and not yet acknowledged. */
   private posted = 0;
-  /** Records posted and not yet written (or failed), and who waits for none. */
+  /** Records expected or posted and not yet written (or failed), and who waits for none. */
   private inFlight = 0;
   private waiters: (() => void)[] = [];
 
@@ -132,7 +132,13 @@ export class Dump implements Observer {
     });
   }
 
-  private settle(records: number): void {
+  /** A record is on its way, not yet posted: written() waits for it too. */
+  expect(): void {
+    this.inFlight++;
+  }
+
+  /** `records` are written, failed, or (for expect()) posted. */
+  settle(records: number): void {
     this.inFlight = Math.max(0, this.inFlight - records);
     if (this.inFlight === 0) for (const wake of this.waiters.splice(0)) wake();
   }
@@ -270,7 +276,13 @@ export class Tap implements ExchangeObserver {
     // Codex closes its connection as soon as it has read response.completed,
     // often before the upstream's chunk terminator (issue 17): a client that
     // leaves after the terminal event went by has had the whole turn.
-    reader.finish(() => this.writeResponse(how === 'client_abort' && reader.terminal ? 'complete' : how));
+    // Counted from now, not from when it is posted: a compressed reply is
+    // still being decoded, and GET /shutdown must wait for its file too.
+    this.dump.expect();
+    reader.finish(() => {
+      this.writeResponse(how === 'client_abort' && reader.terminal ? 'complete' : how);
+      this.dump.settle(1);
+    });
   }
 
   private writeResponse(how: Outcome): void {
